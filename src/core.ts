@@ -1,0 +1,141 @@
+/**
+ * `stasis core`: a live core dump. The process is stopped only while its threads' state
+ * is read and a copy-on-write snapshot is forked from it; memory is then written from the
+ * snapshot while the process runs on. With `snapshot: false`, memory is read from the
+ * stopped process itself (stop-copy-release, as gcore does).
+ */
+import { accessSync, statSync, constants as fsConstants } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { StasisError } from './errors.js';
+import { PhaseTimer } from './timing.js';
+import { SysError, ESRCH } from './sys/errno.js';
+import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
+import { findSyscallInstruction } from './ptrace/inject.js';
+import { takeSnapshot, killSnapshot, reapSnapshotZombie, type Snapshot } from './ptrace/snapshot.js';
+import { readMaps, type Mapping } from './proc/maps.js';
+import { captureThreads, describeThreads, type ThreadState } from './resources/threads.js';
+import { captureProcessInfo } from './resources/process-info.js';
+import { copyWhatSnapshotMisses, planSegments } from './resources/memory.js';
+import { buildCoreNotes } from './image/core-notes.js';
+import { writeCore, type Progress } from './image/core-writer.js';
+
+export interface CoreDumpOptions {
+  /** Output path; default `core.PID` in the current directory. */
+  output?: string;
+  /** Fork a copy-on-write snapshot and release the process before writing (default true). */
+  snapshot?: boolean;
+  onProgress?: Progress;
+}
+
+export interface CoreDumpResult {
+  file: string;
+  /** Apparent size of the core file. */
+  bytes: number;
+  /** Memory bytes actually stored (the rest of the file is holes). */
+  storedBytes: number;
+  threads: number;
+  mappings: number;
+  /** How long the process was stopped, first interrupt to last release. */
+  pauseMs: number;
+  totalMs: number;
+  snapshot: boolean;
+  /** Milliseconds per phase: prepare, freeze, capture, snapshot, release, plan, write, cleanup. */
+  phasesMs: Record<string, number>;
+}
+
+export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpResult {
+  const started = process.hrtime.bigint();
+  const timer = new PhaseTimer();
+  const output = resolve(options.output ?? `core.${pid}`);
+  const useSnapshot = options.snapshot ?? true;
+  checkTraceable(pid);
+  checkOutputDirectory(output);
+  const info = captureProcessInfo(pid);
+  const syscallAt = useSnapshot ? findSyscallInstruction(pid) : 0n;
+
+  let frozen: FrozenProcess | null = null;
+  let snapshot: Snapshot | null = null;
+  timer.mark('prepare');
+  try {
+    frozen = freeze(pid);
+    timer.mark('freeze');
+    let threads: ThreadState[];
+    let maps: Mapping[];
+    let copied = new Map<number, Buffer>();
+    try {
+      threads = captureThreads(frozen);
+      maps = readMaps(pid);
+      timer.mark('capture');
+      if (useSnapshot) {
+        const regs = new Map(threads.map((t) => [t.tid, t.regs]));
+        snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);
+        copied = copyWhatSnapshotMisses(pid, maps, readMaps(snapshot.childPid));
+        timer.mark('snapshot');
+        frozen.release();
+        timer.mark('release');
+      }
+    } catch (err) {
+      throw exitedOr(pid, err);
+    }
+    describeThreads(pid, threads);
+    const segments = planSegments(pid, maps, snapshot?.childPid ?? pid, copied);
+    const notes = buildCoreNotes(info, threads, maps);
+    timer.mark('plan');
+    const written = writeCore(output, notes, segments, { onProgress: options.onProgress });
+    timer.mark('write');
+    if (!frozen.releasedAt) frozen.release();
+    cleanup();
+    timer.mark('cleanup');
+    return {
+      file: written.path,
+      bytes: written.bytes,
+      storedBytes: written.storedBytes,
+      threads: threads.length,
+      mappings: segments.length,
+      pauseMs: frozen.pauseMs,
+      totalMs: Number(process.hrtime.bigint() - started) / 1e6,
+      snapshot: useSnapshot,
+      phasesMs: timer.phases,
+    };
+  } finally {
+    cleanup();
+  }
+
+  function cleanup(): void {
+    if (frozen && !frozen.releasedAt) frozen.release();
+    if (snapshot) {
+      const child = snapshot;
+      snapshot = null;
+      killSnapshot(child);
+      reapSnapshotZombie(pid, child);
+    }
+  }
+}
+
+function checkOutputDirectory(output: string): void {
+  const dir = dirname(output);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: directory ${dir} does not exist`, { path: output });
+  }
+  if (!isDir) throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: ${dir} is not a directory`, { path: output });
+  try {
+    accessSync(dir, fsConstants.W_OK);
+  } catch {
+    throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: directory ${dir} is not writable`, { path: output });
+  }
+  try {
+    if (statSync(output).isDirectory()) throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: it is a directory`, { path: output });
+  } catch (err) {
+    if (err instanceof StasisError) throw err;
+  }
+}
+
+function exitedOr(pid: number, err: unknown): unknown {
+  if (err instanceof SysError && err.errno === ESRCH) {
+    return new StasisError('TARGET_EXITED', `process ${pid} exited during the dump`, { pid, cause: err });
+  }
+  return err;
+}

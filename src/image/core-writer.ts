@@ -1,0 +1,184 @@
+/**
+ * Writes an ELF64 ET_CORE file: the ELF header, one PT_NOTE and one PT_LOAD per mapping,
+ * the notes, then each segment's data at a page-aligned offset. Pages not stored are
+ * never written, so the file is sparse where memory was never touched. The file is
+ * written under a temporary name in the same directory and renamed into place, so the
+ * output path holds either a complete core or nothing.
+ */
+import { openSync, writeSync, closeSync, ftruncateSync, fsyncSync, renameSync, unlinkSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { StasisError } from '../errors.js';
+import { type Note, encodeNotes } from './notes.js';
+import { type MemorySegment, readRange, readFully } from '../resources/memory.js';
+import { PAGE_SIZE } from '../proc/pagemap.js';
+import { ELF } from './elf-layout.js';
+
+export type Progress = (doneBytes: number, totalBytes: number) => void;
+
+export interface WriteCoreOptions {
+  /** fsync before the rename (checkpoints must survive a crash; a debugging core need not). */
+  sync?: boolean;
+  onProgress?: Progress;
+}
+
+export interface WrittenCore {
+  path: string;
+  /** Apparent size of the file. */
+  bytes: number;
+  /** Bytes of memory actually written (the rest are holes). */
+  storedBytes: number;
+}
+
+const COPY_CHUNK = 8 << 20;
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+export function elfHeader(phnum: number): Buffer {
+  const h = Buffer.alloc(ELF.EHDR_SIZE);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, ELF.CLASS64, ELF.DATA2LSB, ELF.EV_CURRENT, ELF.OSABI_SYSV]).copy(h, 0);
+  h.writeUInt16LE(ELF.ET_CORE, 16);
+  h.writeUInt16LE(ELF.EM_X86_64, 18);
+  h.writeUInt32LE(ELF.EV_CURRENT, 20);
+  h.writeBigUInt64LE(0n, 24); // e_entry
+  h.writeBigUInt64LE(BigInt(ELF.EHDR_SIZE), 32); // e_phoff
+  h.writeBigUInt64LE(0n, 40); // e_shoff
+  h.writeUInt32LE(0, 48); // e_flags
+  h.writeUInt16LE(ELF.EHDR_SIZE, 52);
+  h.writeUInt16LE(ELF.PHDR_SIZE, 54);
+  h.writeUInt16LE(phnum, 56);
+  return h;
+}
+
+export function programHeader(type: number, flags: number, offset: number, vaddr: number, filesz: number, memsz: number, align: number): Buffer {
+  const p = Buffer.alloc(ELF.PHDR_SIZE);
+  p.writeUInt32LE(type, 0);
+  p.writeUInt32LE(flags, 4);
+  p.writeBigUInt64LE(BigInt(offset), 8);
+  p.writeBigUInt64LE(BigInt(vaddr), 16);
+  p.writeBigUInt64LE(0n, 24); // p_paddr
+  p.writeBigUInt64LE(BigInt(filesz), 32);
+  p.writeBigUInt64LE(BigInt(memsz), 40);
+  p.writeBigUInt64LE(BigInt(align), 48);
+  return p;
+}
+
+export function writeCore(path: string, notes: Note[], segments: MemorySegment[], options: WriteCoreOptions = {}): WrittenCore {
+  if (segments.length + 1 > 0xffff) {
+    throw new StasisError('UNSUPPORTED', `${segments.length} mappings: more than an ELF header can count without extended numbering`);
+  }
+  const noteBytes = encodeNotes(notes);
+  const phnum = segments.length + 1;
+  const notesOffset = ELF.EHDR_SIZE + phnum * ELF.PHDR_SIZE;
+  let cursor = roundUp(notesOffset + noteBytes.length, PAGE_SIZE);
+  const offsets = segments.map((s) => {
+    const at = cursor;
+    cursor += roundUp(s.fileSize, PAGE_SIZE);
+    return at;
+  });
+  const totalSize = cursor;
+
+  const headers = [
+    elfHeader(phnum),
+    programHeader(ELF.PT_NOTE, 0, notesOffset, 0, noteBytes.length, 0, 0),
+    ...segments.map((s, i) => programHeader(ELF.PT_LOAD, s.flags, offsets[i], s.mapping.start, s.fileSize, s.mapping.end - s.mapping.start, PAGE_SIZE)),
+    noteBytes,
+  ];
+
+  const tmp = join(dirname(path), `.${basename(path)}.stasis-${process.pid}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+  } catch (err) {
+    throw outputError(path, err);
+  }
+  const memFds = new Map<number, number>();
+  try {
+    writeAll(fd, Buffer.concat(headers), 0);
+    const totalStored = segments.reduce((n, s) => n + (s.copied ? s.copied.length : s.runs.reduce((m, r) => m + r.end - r.start, 0)), 0);
+    let done = 0;
+    const chunk = Buffer.allocUnsafe(COPY_CHUNK);
+    let storedBytes = 0;
+    segments.forEach((segment, i) => {
+      const base = offsets[i];
+      const start = segment.mapping.start;
+      if (segment.copied) {
+        // Copies made while the target was stopped: leave their zero pages as holes.
+        for (let off = 0; off < segment.copied.length; off += PAGE_SIZE) {
+          const page = segment.copied.subarray(off, off + PAGE_SIZE);
+          if (!page.equals(ZERO_PAGE)) {
+            writeAll(fd, page, base + off);
+            storedBytes += page.length;
+          }
+        }
+        done += segment.copied.length;
+        options.onProgress?.(done, totalStored);
+        return;
+      }
+      let memFd = memFds.get(segment.sourcePid);
+      if (memFd === undefined) {
+        memFd = openSync(`/proc/${segment.sourcePid}/mem`, 'r');
+        memFds.set(segment.sourcePid, memFd);
+      }
+      for (const run of segment.runs) {
+        for (let at = run.start; at < run.end; at += COPY_CHUNK) {
+          const length = Math.min(COPY_CHUNK, run.end - at);
+          const data = readChunk(memFd, chunk, at, length);
+          writeAll(fd, data, base + (at - start));
+          storedBytes += length;
+          done += length;
+          options.onProgress?.(done, totalStored);
+        }
+      }
+    });
+    ftruncateSync(fd, totalSize);
+    if (options.sync) fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    renameSync(tmp, path);
+    return { path, bytes: totalSize, storedBytes };
+  } catch (err) {
+    if (fd >= 0) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing was created
+    }
+    throw err instanceof StasisError ? err : outputError(path, err);
+  } finally {
+    for (const memFd of memFds.values()) closeSync(memFd);
+  }
+}
+
+function readChunk(memFd: number, chunk: Buffer, at: number, length: number): Buffer {
+  const view = chunk.subarray(0, length);
+  try {
+    readFully(memFd, view, 0, length, at);
+    return view;
+  } catch {
+    // Some page in the range cannot be read (e.g. beyond the end of a truncated file): go page by page.
+    return readRange(memFd, at, length);
+  }
+}
+
+function writeAll(fd: number, data: Buffer, position: number): void {
+  let off = 0;
+  while (off < data.length) off += writeSync(fd, data, off, data.length - off, position + off);
+}
+
+function outputError(path: string, err: unknown): StasisError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const why: Record<string, string> = {
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    EACCES: 'permission denied',
+    EROFS: 'read-only file system',
+    ENOENT: 'no such directory',
+    ENOTDIR: 'a component of the path is not a directory',
+    EEXIST: 'a temporary file of another stasis run is in the way',
+  };
+  const reason = (code && why[code]) ?? (err as Error)?.message ?? String(err);
+  return new StasisError('OUTPUT_FAILED', `cannot write ${path}: ${reason}`, { path, errno: code, cause: err });
+}

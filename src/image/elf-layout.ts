@@ -1,0 +1,14 @@
+/** TEMPORARY: to be merged with elf-constants.ts */
+export const ELF = {
+  EHDR_SIZE: 64, PHDR_SIZE: 56, CLASS64: 2, DATA2LSB: 1, EV_CURRENT: 1, OSABI_SYSV: 0,
+  ET_CORE: 4, EM_X86_64: 62, PT_LOAD: 1, PT_NOTE: 4,
+} as const;
+export const NT = { PRSTATUS: 1, PRFPREG: 2, PRPSINFO: 3, AUXV: 6, SIGINFO: 0x53494749, FILE: 0x46494c45, X86_XSTATE: 0x202 } as const;
+export const PRSTATUS = {
+  SIZE: 336, SI_SIGNO: 0, CURSIG: 12, SIGPEND: 16, SIGHOLD: 24, PID: 32, PPID: 36, PGRP: 40, SID: 44,
+  UTIME: 48, STIME: 64, CUTIME: 80, CSTIME: 96, REG: 112, FPVALID: 328,
+} as const;
+export const PRPSINFO = {
+  SIZE: 136, STATE: 0, SNAME: 1, ZOMB: 2, NICE: 3, FLAG: 8, UID: 16, GID: 20, PID: 24, PPID: 28, PGRP: 32, SID: 36,
+  FNAME: 40, FNAME_SIZE: 16, PSARGS: 56, PSARGS_SIZE: 80,
+} as const;

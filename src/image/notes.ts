@@ -1,0 +1,156 @@
+/**
+ * Encoders for the notes of an x86_64 ELF core, byte for byte as fs/binfmt_elf.c writes
+ * them (struct elf_prstatus, elf_prpsinfo, NT_FILE) so that gdb, readelf and eu-stack
+ * read ours as they read the kernel's.
+ */
+import { USER_REGS_SIZE, type Registers } from '../sys/regs.js';
+import { NT, PRSTATUS, PRPSINFO } from './elf-layout.js';
+
+export interface Note {
+  owner: string;
+  type: number;
+  desc: Buffer;
+}
+
+/** Encoded size of a note: 12-byte header, owner name with its NUL, description, each padded to 4. */
+export function noteSize(note: Note): number {
+  return 12 + align4(Buffer.byteLength(note.owner) + 1) + align4(note.desc.length);
+}
+
+export function encodeNotes(notes: Note[]): Buffer {
+  const out = Buffer.alloc(notes.reduce((n, note) => n + noteSize(note), 0));
+  let at = 0;
+  for (const note of notes) {
+    const nameSize = Buffer.byteLength(note.owner) + 1;
+    out.writeUInt32LE(nameSize, at);
+    out.writeUInt32LE(note.desc.length, at + 4);
+    out.writeUInt32LE(note.type >>> 0, at + 8);
+    out.write(note.owner, at + 12, 'latin1');
+    at += 12 + align4(nameSize);
+    note.desc.copy(out, at);
+    at += align4(note.desc.length);
+  }
+  return out;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+export interface PrstatusFields {
+  tid: number;
+  ppid: number;
+  pgrp: number;
+  sid: number;
+  /** pr_cursig: the signal the thread stopped with (0 for a live dump). */
+  cursig: number;
+  sigpend: bigint;
+  sighold: bigint;
+  utimeTicks: number;
+  stimeTicks: number;
+  cutimeTicks: number;
+  cstimeTicks: number;
+  regs: Registers;
+}
+
+const TICKS_PER_SECOND = 100;
+
+function writeTimeval(buffer: Buffer, at: number, ticks: number): void {
+  buffer.writeBigInt64LE(BigInt(Math.floor(ticks / TICKS_PER_SECOND)), at);
+  buffer.writeBigInt64LE(BigInt((ticks % TICKS_PER_SECOND) * (1_000_000 / TICKS_PER_SECOND)), at + 8);
+}
+
+export function prstatusNote(f: PrstatusFields): Note {
+  const d = Buffer.alloc(PRSTATUS.SIZE);
+  d.writeInt32LE(f.cursig, PRSTATUS.SI_SIGNO);
+  d.writeInt16LE(f.cursig, PRSTATUS.CURSIG);
+  d.writeBigUInt64LE(f.sigpend, PRSTATUS.SIGPEND);
+  d.writeBigUInt64LE(f.sighold, PRSTATUS.SIGHOLD);
+  d.writeInt32LE(f.tid, PRSTATUS.PID);
+  d.writeInt32LE(f.ppid, PRSTATUS.PPID);
+  d.writeInt32LE(f.pgrp, PRSTATUS.PGRP);
+  d.writeInt32LE(f.sid, PRSTATUS.SID);
+  writeTimeval(d, PRSTATUS.UTIME, f.utimeTicks);
+  writeTimeval(d, PRSTATUS.STIME, f.stimeTicks);
+  writeTimeval(d, PRSTATUS.CUTIME, f.cutimeTicks);
+  writeTimeval(d, PRSTATUS.CSTIME, f.cstimeTicks);
+  f.regs.bytes.copy(d, PRSTATUS.REG, 0, USER_REGS_SIZE);
+  d.writeInt32LE(1, PRSTATUS.FPVALID);
+  return { owner: 'CORE', type: NT.PRSTATUS, desc: d };
+}
+
+export interface PrpsinfoFields {
+  /** One letter as /proc/PID/status shows it. */
+  state: string;
+  nice: number;
+  flags: number;
+  uid: number;
+  gid: number;
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  sid: number;
+  comm: string;
+  args: string[];
+}
+
+export function prpsinfoNote(f: PrpsinfoFields): Note {
+  const d = Buffer.alloc(PRPSINFO.SIZE);
+  // fill_psinfo(): pr_state is the index of the state in "RSDTZW", pr_sname its letter.
+  const index = 'RSDTZW'.indexOf(f.state.toUpperCase());
+  d.writeInt8(index < 0 ? 0 : index, PRPSINFO.STATE);
+  d.write(index < 0 ? '.' : 'RSDTZW'[index], PRPSINFO.SNAME, 'latin1');
+  d.writeInt8(f.state === 'Z' ? 1 : 0, PRPSINFO.ZOMB);
+  d.writeInt8(f.nice, PRPSINFO.NICE);
+  d.writeBigUInt64LE(BigInt(f.flags), PRPSINFO.FLAG);
+  d.writeUInt32LE(f.uid, PRPSINFO.UID);
+  d.writeUInt32LE(f.gid, PRPSINFO.GID);
+  d.writeInt32LE(f.pid, PRPSINFO.PID);
+  d.writeInt32LE(f.ppid, PRPSINFO.PPID);
+  d.writeInt32LE(f.pgrp, PRPSINFO.PGRP);
+  d.writeInt32LE(f.sid, PRPSINFO.SID);
+  Buffer.from(f.comm, 'latin1').copy(d, PRPSINFO.FNAME, 0, PRPSINFO.FNAME_SIZE - 1);
+  Buffer.from(f.args.join(' '), 'latin1').copy(d, PRPSINFO.PSARGS, 0, PRPSINFO.PSARGS_SIZE - 1);
+  return { owner: 'CORE', type: NT.PRPSINFO, desc: d };
+}
+
+export function siginfoNote(siginfo: Buffer | null): Note {
+  const d = Buffer.alloc(128);
+  siginfo?.copy(d, 0, 0, 128);
+  return { owner: 'CORE', type: NT.SIGINFO, desc: d };
+}
+
+export function auxvNote(auxv: Buffer): Note {
+  return { owner: 'CORE', type: NT.AUXV, desc: auxv };
+}
+
+export interface FileMapping {
+  start: number;
+  end: number;
+  /** Offset in the file in bytes; NT_FILE stores it in pages. */
+  offset: number;
+  path: string;
+}
+
+/** NT_FILE: count, page size, then (start, end, offset in pages) per mapping, then the NUL-terminated paths. */
+export function fileNote(files: FileMapping[], pageSize = 4096): Note {
+  const names = Buffer.concat(files.map((f) => Buffer.from(f.path + '\0', 'latin1')));
+  const d = Buffer.alloc(16 + files.length * 24 + names.length);
+  d.writeBigUInt64LE(BigInt(files.length), 0);
+  d.writeBigUInt64LE(BigInt(pageSize), 8);
+  files.forEach((f, i) => {
+    d.writeBigUInt64LE(BigInt(f.start), 16 + i * 24);
+    d.writeBigUInt64LE(BigInt(f.end), 24 + i * 24);
+    d.writeBigUInt64LE(BigInt(f.offset / pageSize), 32 + i * 24);
+  });
+  names.copy(d, 16 + files.length * 24);
+  return { owner: 'CORE', type: NT.FILE, desc: d };
+}
+
+export function fpregsetNote(fpregs: Buffer): Note {
+  return { owner: 'CORE', type: NT.PRFPREG, desc: fpregs };
+}
+
+export function xstateNote(xstate: Buffer): Note {
+  return { owner: 'LINUX', type: NT.X86_XSTATE, desc: xstate };
+}

@@ -1,0 +1,64 @@
+/**
+ * The XSAVE area for NT_X86_XSTATE, in the layout gdb reads.
+ *
+ * PTRACE_GETREGSET NT_X86_XSTATE returns the standard (non-compacted) format, but each
+ * component sits at the offset CPUID leaf 0xd gives on *this* CPU. Intel's offsets are the
+ * architectural ones below; AMD CPUs without MPX pack AVX-512 right after AVX (an area of
+ * 2432 bytes for xcr0 0xe7 instead of 2688). gdb 13 assumes the architectural offsets and
+ * ignores a note that is too small ("Section .reg-xstate too small"), losing the AVX upper
+ * halves, so we relocate each component to its architectural offset, as gcore does.
+ */
+
+/** Architectural offset and size of each user state component (Intel SDM vol. 1, 13.4). */
+const COMPONENTS: Array<{ bit: number; offset: number; size: number }> = [
+  { bit: 2, offset: 576, size: 256 }, // AVX: upper halves of ymm0-15
+  { bit: 3, offset: 960, size: 64 }, // MPX bound registers
+  { bit: 4, offset: 1024, size: 64 }, // MPX bound config/status
+  { bit: 5, offset: 1088, size: 64 }, // AVX-512 opmask k0-7
+  { bit: 6, offset: 1152, size: 512 }, // AVX-512 upper halves of zmm0-15
+  { bit: 7, offset: 1664, size: 1024 }, // AVX-512 zmm16-31
+  { bit: 9, offset: 2688, size: 8 }, // PKRU
+];
+
+/** The legacy FXSAVE region (512) plus the XSAVE header (64). */
+const LEGACY_AND_HEADER = 576;
+/** sw_reserved holds the OS-enabled xcr0 at byte 464 (arch/x86/include/asm/user.h). */
+const XCR0_OFFSET = 464;
+
+export function xcr0Of(area: Buffer): bigint {
+  return area.length >= XCR0_OFFSET + 8 ? area.readBigUInt64LE(XCR0_OFFSET) : 0n;
+}
+
+function enabled(xcr0: bigint): typeof COMPONENTS {
+  return COMPONENTS.filter((c) => (xcr0 & (1n << BigInt(c.bit))) !== 0n);
+}
+
+/** The size gdb expects for this xcr0 (its X86_XSTATE_SIZE): the end of the last enabled component. */
+export function architecturalSize(xcr0: bigint): number {
+  return enabled(xcr0).reduce((end, c) => Math.max(end, c.offset + c.size), LEGACY_AND_HEADER);
+}
+
+/**
+ * Returns the area with every enabled component at its architectural offset. The CPU's
+ * own offsets are recognised as either architectural already, or packed (each component
+ * right after the previous one); anything else is returned unchanged.
+ */
+export function toArchitecturalLayout(area: Buffer): Buffer {
+  const xcr0 = xcr0Of(area);
+  const components = enabled(xcr0);
+  const standardSize = architecturalSize(xcr0);
+  if (area.length === standardSize) return area;
+
+  let packedEnd = LEGACY_AND_HEADER;
+  const packedOffsets = components.map((c) => {
+    const at = packedEnd;
+    packedEnd += c.size;
+    return at;
+  });
+  if (packedEnd !== area.length) return area;
+
+  const out = Buffer.alloc(standardSize);
+  area.copy(out, 0, 0, LEGACY_AND_HEADER);
+  components.forEach((c, i) => area.copy(out, c.offset, packedOffsets[i], packedOffsets[i] + c.size));
+  return out;
+}

@@ -1,0 +1,44 @@
+/**
+ * /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): one 64-bit entry per
+ * virtual page; bit 63 present, bit 62 swapped. Used to store only the pages that exist.
+ */
+import { openSync, readSync, closeSync } from 'node:fs';
+
+export const PAGE_SIZE = 4096;
+/** Bits 63 (present) and 62 (swapped) as seen in the high 32-bit half of an entry. */
+const RESIDENT_HIGH_BITS = 0xc0000000;
+
+export interface PageRun {
+  start: number;
+  end: number;
+}
+
+/** Runs of pages in [start, end) that are present or swapped out (all others read as zero). */
+export function residentRuns(pagemapFd: number, start: number, end: number): PageRun[] {
+  const runs: PageRun[] = [];
+  const chunkPages = 64 * 1024;
+  const buffer = Buffer.alloc(chunkPages * 8);
+  let runStart = -1;
+  for (let page = start; page < end; ) {
+    const pages = Math.min(chunkPages, (end - page) / PAGE_SIZE);
+    const got = readSync(pagemapFd, buffer, 0, pages * 8, (page / PAGE_SIZE) * 8);
+    const halves = new Uint32Array(buffer.buffer, buffer.byteOffset, got / 4);
+    for (let i = 1; i < halves.length; i += 2, page += PAGE_SIZE) {
+      const resident = (halves[i] & RESIDENT_HIGH_BITS) !== 0;
+      if (resident && runStart < 0) runStart = page;
+      else if (!resident && runStart >= 0) {
+        runs.push({ start: runStart, end: page });
+        runStart = -1;
+      }
+    }
+    if (got === 0) break;
+  }
+  if (runStart >= 0) runs.push({ start: runStart, end });
+  return runs;
+}
+
+export function openPagemap(pid: number): number {
+  return openSync(`/proc/${pid}/pagemap`, 'r');
+}
+
+export { closeSync as closePagemap };

@@ -1,0 +1,133 @@
+/**
+ * Running a system call inside a stopped tracee: point its registers at a `syscall`
+ * instruction already in its address space, step it through syscall-enter and
+ * syscall-exit stops (PTRACE_SYSCALL), read rax, and put the registers back.
+ */
+import { openSync, readSync, closeSync } from 'node:fs';
+import { PTRACE, PTRACE_EVENT, getEventMessage } from '../sys/ptrace.js';
+import { Registers } from '../sys/regs.js';
+import { readMaps, type Mapping } from '../proc/maps.js';
+import { StasisError } from '../errors.js';
+import type { Tracee } from './tracee.js';
+
+/** Kernel-internal syscall restart codes (include/linux/errno.h) seen in rax of a thread stopped in a syscall. */
+const ERESTARTSYS = -512n;
+const ERESTARTNOINTR = -513n;
+const ERESTARTNOHAND = -514n;
+const ERESTART_RESTARTBLOCK = -516n;
+const NR_restart_syscall = 219n;
+const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
+
+export const NR = {
+  wait4: 61,
+  clone: 56,
+  brk: 12,
+  prctl: 157,
+} as const;
+
+/** Where a `syscall` instruction is in the target: the vDSO has several (its fallback paths). */
+export function findSyscallInstruction(pid: number, maps: Mapping[] = readMaps(pid)): bigint {
+  const vdso = maps.find((m) => m.path === '[vdso]');
+  if (!vdso) throw new StasisError('UNSUPPORTED', `process ${pid} has no [vdso] mapping to borrow a syscall instruction from`, { pid });
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    const text = Buffer.alloc(vdso.end - vdso.start);
+    readSync(fd, text, 0, text.length, vdso.start);
+    const at = text.indexOf(SYSCALL_INSN);
+    if (at < 0) throw new StasisError('UNSUPPORTED', `no syscall instruction found in the vDSO of process ${pid}`, { pid });
+    return BigInt(vdso.start + at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The registers to give back to a thread that we stopped inside a syscall and then used
+ * for an injected one. The kernel only rewrites rax/rip for a restart on the way out of a
+ * signal stop; after our syscall-exit stop it will not, so do what
+ * arch_do_signal_or_restart() would have done with no handler to run.
+ */
+export function registersToResume(saved: Registers): Registers {
+  const regs = saved.clone();
+  if (saved.getSigned('orig_rax') < 0n) return regs;
+  const rax = saved.getSigned('rax');
+  if (rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND) {
+    regs.set('rax', saved.get('orig_rax'));
+    regs.set('rip', saved.get('rip') - 2n);
+  } else if (rax === ERESTART_RESTARTBLOCK) {
+    regs.set('rax', NR_restart_syscall);
+    regs.set('rip', saved.get('rip') - 2n);
+  }
+  // No second restart if a signal arrives before the thread runs (syscall_get_nr() < 0).
+  regs.set('orig_rax', -1n);
+  return regs;
+}
+
+/** True when a thread's saved state is in the middle of a restartable syscall. */
+export function isInSyscall(regs: Registers): boolean {
+  return regs.getSigned('orig_rax') >= 0n;
+}
+
+export interface InjectResult {
+  /** rax after the syscall: the result, or -errno. */
+  value: bigint;
+  /** PIDs reported by PTRACE_EVENT_CLONE/FORK during the call (auto-attached children). */
+  children: number[];
+}
+
+/**
+ * Runs one syscall in `thread` (which must be in a ptrace-stop) and leaves it in a
+ * syscall-exit-stop with `resumeRegs` set. Call several times; the caller detaches.
+ */
+export class SyscallInjector {
+  readonly thread: Tracee;
+  readonly syscallAt: bigint;
+  readonly saved: Registers;
+
+  constructor(thread: Tracee, syscallAt: bigint, saved: Registers) {
+    this.thread = thread;
+    this.syscallAt = syscallAt;
+    this.saved = saved;
+  }
+
+  call(nr: number, args: Array<number | bigint> = []): InjectResult {
+    const regs = this.saved.clone();
+    regs.set('rip', this.syscallAt);
+    regs.set('rax', nr);
+    regs.set('orig_rax', -1n);
+    const argRegs = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
+    args.forEach((value, i) => regs.set(argRegs[i], BigInt(value)));
+    this.thread.setRegisters(regs);
+
+    const children: number[] = [];
+    let entered = false;
+    for (;;) {
+      const status = this.thread.resumeAndWait(PTRACE.SYSCALL);
+      if (status.kind !== 'stopped') {
+        this.thread.gone = true;
+        throw new StasisError('TARGET_EXITED', `thread ${this.thread.tid} exited during an injected syscall ${nr}`, { pid: this.thread.pid, tid: this.thread.tid });
+      }
+      if (status.syscallStop) {
+        if (entered) break;
+        entered = true;
+      } else if (status.event === PTRACE_EVENT.CLONE || status.event === PTRACE_EVENT.FORK || status.event === PTRACE_EVENT.VFORK) {
+        children.push(getEventMessage(this.thread.tid));
+      } else if (status.event === PTRACE_EVENT.STOP) {
+        // A PTRACE_INTERRUPT still pending from the freeze: step over it.
+      } else if (status.event === 0) {
+        // A signal dequeued before our syscall ran: suppress it here and send it again on release.
+        this.thread.heldSignals.push(status.signal);
+      }
+    }
+    this.thread.stop = 'syscall';
+    const value = this.thread.getRegisters().getSigned('rax');
+    this.thread.setRegisters(registersToResume(this.saved));
+    return { value, children };
+  }
+
+  /** Put the thread's own registers back (restart rule applied) without running anything. */
+  restore(): void {
+    this.thread.setRegisters(registersToResume(this.saved));
+  }
+}
+

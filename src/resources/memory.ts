@@ -1,0 +1,138 @@
+/**
+ * Memory for a core: which part of each mapping is stored, following the kernel's default
+ * coredump_filter (0x33, fs/coredump.c vma_dump_size()), and where its bytes come from.
+ *
+ * - private anonymous memory (heap, stacks, bss): stored, but only resident pages; the
+ *   others read as zero, so they are holes in a sparse file;
+ * - private file mappings that have anonymous (copy-on-write) pages: stored whole, since a
+ *   hole would hide the file's contents from gdb; clean ones: only an ELF header page;
+ * - shared memory with no file (MAP_SHARED|MAP_ANONYMOUS, memfd, SysV): stored whole;
+ *   shared file mappings: not stored (they are in the file);
+ * - [vdso] stored; [vvar]/[vvar_vclock] cannot be read (VM_PFNMAP): no data;
+ * - MADV_DONTDUMP mappings: no data.
+ */
+import { openSync, readSync, closeSync } from 'node:fs';
+import { type Mapping, type SmapsEntry, isAnonymousShared, isFileBacked, isUnreadableSpecial, readSmaps } from '../proc/maps.js';
+import { PAGE_SIZE, type PageRun, residentRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
+
+export const PF_X = 1;
+export const PF_W = 2;
+export const PF_R = 4;
+
+export interface MemorySegment {
+  mapping: Mapping;
+  /** PF_R | PF_W | PF_X from the mapping's protection. */
+  flags: number;
+  /** Bytes this segment occupies in the file (0: not stored). Pages outside `runs` are holes. */
+  fileSize: number;
+  /** Page runs to copy, absolute addresses, within [start, start + fileSize). */
+  runs: PageRun[];
+  /** Contents copied while the target was stopped, when the snapshot cannot provide them. */
+  copied?: Buffer;
+  /** The process whose /proc/PID/mem holds the runs (the snapshot child, or the target). */
+  sourcePid: number;
+  /** Why nothing or only part is stored, for `inspect` and the user. */
+  reason?: string;
+}
+
+export function segmentFlags(perms: string): number {
+  return (perms[0] === 'r' ? PF_R : 0) | (perms[1] === 'w' ? PF_W : 0) | (perms[2] === 'x' ? PF_X : 0);
+}
+
+/**
+ * Mappings a fork()ed snapshot does not hold faithfully: MADV_DONTFORK ones are absent
+ * from the child (found as missing from its maps), shared ones keep changing. Their
+ * contents are read from the target itself while it is still stopped.
+ */
+export function copyWhatSnapshotMisses(targetPid: number, targetMaps: Mapping[], childMaps: Mapping[]): Map<number, Buffer> {
+  const inChild = new Set(childMaps.map((m) => `${m.start}-${m.end}`));
+  const copies = new Map<number, Buffer>();
+  const wanted = targetMaps.filter((m) => isAnonymousShared(m) || (!inChild.has(`${m.start}-${m.end}`) && !isUnreadableSpecial(m)));
+  if (wanted.length === 0) return copies;
+  const fd = openSync(`/proc/${targetPid}/mem`, 'r');
+  try {
+    for (const m of wanted) copies.set(m.start, readRange(fd, m.start, m.end - m.start));
+  } finally {
+    closeSync(fd);
+  }
+  return copies;
+}
+
+/** Reads [start, start+length); pages that cannot be read (EIO: beyond a truncated file) stay zero. */
+export function readRange(memFd: number, start: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  try {
+    readFully(memFd, out, 0, length, start);
+  } catch {
+    for (let off = 0; off < length; off += PAGE_SIZE) {
+      try {
+        readFully(memFd, out, off, Math.min(PAGE_SIZE, length - off), start + off);
+      } catch {
+        // left as zeros; a SIGBUS page has no contents to give
+      }
+    }
+  }
+  return out;
+}
+
+export function readFully(fd: number, buffer: Buffer, offset: number, length: number, position: number): void {
+  while (length > 0) {
+    const got = readSync(fd, buffer, offset, length, position);
+    if (got === 0) throw new Error(`short read at 0x${position.toString(16)}`);
+    offset += got;
+    position += got;
+    length -= got;
+  }
+}
+
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+
+/**
+ * Decide, for each mapping, what is stored. `sourcePid` is where the memory is read (the
+ * snapshot child, or the stopped target); its smaps and pagemap describe the same pages.
+ */
+export function planSegments(targetPid: number, maps: Mapping[], sourcePid: number, copied: Map<number, Buffer>): MemorySegment[] {
+  const smaps = new Map<number, SmapsEntry>(readSmaps(sourcePid).map((e) => [e.start, e]));
+  const pagemap = openPagemap(sourcePid);
+  const memFd = openSync(`/proc/${sourcePid}/mem`, 'r');
+  try {
+    return maps.map((mapping) => {
+      const size = mapping.end - mapping.start;
+      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[] };
+      const whole = [{ start: mapping.start, end: mapping.end }];
+      if (isUnreadableSpecial(mapping)) return { ...base, fileSize: 0, reason: 'not readable (VM_IO/PFNMAP)' };
+      const copy = copied.get(mapping.start);
+      if (copy) return { ...base, fileSize: size, copied: copy, reason: 'copied while stopped' };
+      const entry = smaps.get(mapping.start);
+      if (entry?.vmFlags.has('dd')) return { ...base, fileSize: 0, reason: 'MADV_DONTDUMP' };
+      if (entry?.vmFlags.has('wf')) {
+        // MADV_WIPEONFORK: the snapshot child sees zeros; read the target's live pages instead.
+        return { ...base, sourcePid: targetPid, fileSize: size, runs: whole, reason: 'MADV_WIPEONFORK: read after release' };
+      }
+      if (mapping.perms[3] === 's') {
+        return isAnonymousShared(mapping) ? { ...base, fileSize: size, runs: whole } : { ...base, fileSize: 0, reason: 'shared file mapping' };
+      }
+      if (mapping.path === '[vdso]') return { ...base, fileSize: size, runs: whole };
+      if (!isFileBacked(mapping)) {
+        return { ...base, fileSize: size, runs: residentRuns(pagemap, mapping.start, mapping.end) };
+      }
+      if ((entry?.anonymous ?? 0) > 0) return { ...base, fileSize: size, runs: whole };
+      if (mapping.offset === 0 && startsWithElfHeader(memFd, mapping.start)) {
+        return { ...base, fileSize: PAGE_SIZE, runs: [{ start: mapping.start, end: mapping.start + PAGE_SIZE }], reason: 'ELF header page only' };
+      }
+      return { ...base, fileSize: 0, reason: 'clean file pages' };
+    });
+  } finally {
+    closePagemap(pagemap);
+    closeSync(memFd);
+  }
+}
+
+function startsWithElfHeader(memFd: number, address: number): boolean {
+  const magic = Buffer.alloc(4);
+  try {
+    return readSync(memFd, magic, 0, 4, address) === 4 && magic.equals(ELF_MAGIC);
+  } catch {
+    return false;
+  }
+}
