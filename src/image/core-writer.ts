@@ -11,7 +11,9 @@ import { StasisError } from '../errors.js';
 import { type Note, encodeNotes } from './notes.js';
 import { type MemorySegment, readRange, readFully } from '../resources/memory.js';
 import { PAGE_SIZE } from '../proc/pagemap.js';
-import { ELF } from './elf-layout.js';
+import {
+  EHDR_SIZE, PHDR_SIZE, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE, ET_CORE, EM_X86_64, EHDR, PHDR, PT_LOAD, PT_NOTE, LOAD_ALIGN, NOTE_SEGMENT_ALIGN,
+} from './elf-constants.js';
 
 export type Progress = (doneBytes: number, totalBytes: number) => void;
 
@@ -37,31 +39,27 @@ function roundUp(n: number, to: number): number {
 }
 
 export function elfHeader(phnum: number): Buffer {
-  const h = Buffer.alloc(ELF.EHDR_SIZE);
-  Buffer.from([0x7f, 0x45, 0x4c, 0x46, ELF.CLASS64, ELF.DATA2LSB, ELF.EV_CURRENT, ELF.OSABI_SYSV]).copy(h, 0);
-  h.writeUInt16LE(ELF.ET_CORE, 16);
-  h.writeUInt16LE(ELF.EM_X86_64, 18);
-  h.writeUInt32LE(ELF.EV_CURRENT, 20);
-  h.writeBigUInt64LE(0n, 24); // e_entry
-  h.writeBigUInt64LE(BigInt(ELF.EHDR_SIZE), 32); // e_phoff
-  h.writeBigUInt64LE(0n, 40); // e_shoff
-  h.writeUInt32LE(0, 48); // e_flags
-  h.writeUInt16LE(ELF.EHDR_SIZE, 52);
-  h.writeUInt16LE(ELF.PHDR_SIZE, 54);
-  h.writeUInt16LE(phnum, 56);
+  const h = Buffer.alloc(EHDR_SIZE);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE]).copy(h, 0);
+  h.writeUInt16LE(ET_CORE, EHDR.e_type);
+  h.writeUInt16LE(EM_X86_64, EHDR.e_machine);
+  h.writeUInt32LE(EV_CURRENT, EHDR.e_version);
+  h.writeBigUInt64LE(BigInt(EHDR_SIZE), EHDR.e_phoff);
+  h.writeUInt16LE(EHDR_SIZE, EHDR.e_ehsize);
+  h.writeUInt16LE(PHDR_SIZE, EHDR.e_phentsize);
+  h.writeUInt16LE(phnum, EHDR.e_phnum);
   return h;
 }
 
 export function programHeader(type: number, flags: number, offset: number, vaddr: number, filesz: number, memsz: number, align: number): Buffer {
-  const p = Buffer.alloc(ELF.PHDR_SIZE);
-  p.writeUInt32LE(type, 0);
-  p.writeUInt32LE(flags, 4);
-  p.writeBigUInt64LE(BigInt(offset), 8);
-  p.writeBigUInt64LE(BigInt(vaddr), 16);
-  p.writeBigUInt64LE(0n, 24); // p_paddr
-  p.writeBigUInt64LE(BigInt(filesz), 32);
-  p.writeBigUInt64LE(BigInt(memsz), 40);
-  p.writeBigUInt64LE(BigInt(align), 48);
+  const p = Buffer.alloc(PHDR_SIZE);
+  p.writeUInt32LE(type, PHDR.p_type);
+  p.writeUInt32LE(flags, PHDR.p_flags);
+  p.writeBigUInt64LE(BigInt(offset), PHDR.p_offset);
+  p.writeBigUInt64LE(BigInt(vaddr), PHDR.p_vaddr);
+  p.writeBigUInt64LE(BigInt(filesz), PHDR.p_filesz);
+  p.writeBigUInt64LE(BigInt(memsz), PHDR.p_memsz);
+  p.writeBigUInt64LE(BigInt(align), PHDR.p_align);
   return p;
 }
 
@@ -71,7 +69,7 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
   }
   const noteBytes = encodeNotes(notes);
   const phnum = segments.length + 1;
-  const notesOffset = ELF.EHDR_SIZE + phnum * ELF.PHDR_SIZE;
+  const notesOffset = EHDR_SIZE + phnum * PHDR_SIZE;
   let cursor = roundUp(notesOffset + noteBytes.length, PAGE_SIZE);
   const offsets = segments.map((s) => {
     const at = cursor;
@@ -82,8 +80,8 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
 
   const headers = [
     elfHeader(phnum),
-    programHeader(ELF.PT_NOTE, 0, notesOffset, 0, noteBytes.length, 0, 0),
-    ...segments.map((s, i) => programHeader(ELF.PT_LOAD, s.flags, offsets[i], s.mapping.start, s.fileSize, s.mapping.end - s.mapping.start, PAGE_SIZE)),
+    programHeader(PT_NOTE, 0, notesOffset, 0, noteBytes.length, 0, NOTE_SEGMENT_ALIGN),
+    ...segments.map((s, i) => programHeader(PT_LOAD, s.flags, offsets[i], s.mapping.start, s.fileSize, s.mapping.end - s.mapping.start, LOAD_ALIGN)),
     noteBytes,
   ];
 

@@ -4,7 +4,10 @@
  * read ours as they read the kernel's.
  */
 import { USER_REGS_SIZE, type Registers } from '../sys/regs.js';
-import { NT, PRSTATUS, PRPSINFO } from './elf-layout.js';
+import {
+  NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE, NT_X86_XSTATE, NOTE_OWNER_CORE, NOTE_OWNER_LINUX,
+  PRSTATUS, PRSTATUS_SIZE, PRPSINFO, PRPSINFO_SIZE, PRPSINFO_FNAME_SIZE, PRPSINFO_PSARGS_SIZE, SIGINFO_SIZE, PAGE_SIZE,
+} from './elf-constants.js';
 
 export interface Note {
   owner: string;
@@ -61,22 +64,22 @@ function writeTimeval(buffer: Buffer, at: number, ticks: number): void {
 }
 
 export function prstatusNote(f: PrstatusFields): Note {
-  const d = Buffer.alloc(PRSTATUS.SIZE);
-  d.writeInt32LE(f.cursig, PRSTATUS.SI_SIGNO);
-  d.writeInt16LE(f.cursig, PRSTATUS.CURSIG);
-  d.writeBigUInt64LE(f.sigpend, PRSTATUS.SIGPEND);
-  d.writeBigUInt64LE(f.sighold, PRSTATUS.SIGHOLD);
-  d.writeInt32LE(f.tid, PRSTATUS.PID);
-  d.writeInt32LE(f.ppid, PRSTATUS.PPID);
-  d.writeInt32LE(f.pgrp, PRSTATUS.PGRP);
-  d.writeInt32LE(f.sid, PRSTATUS.SID);
-  writeTimeval(d, PRSTATUS.UTIME, f.utimeTicks);
-  writeTimeval(d, PRSTATUS.STIME, f.stimeTicks);
-  writeTimeval(d, PRSTATUS.CUTIME, f.cutimeTicks);
-  writeTimeval(d, PRSTATUS.CSTIME, f.cstimeTicks);
-  f.regs.bytes.copy(d, PRSTATUS.REG, 0, USER_REGS_SIZE);
-  d.writeInt32LE(1, PRSTATUS.FPVALID);
-  return { owner: 'CORE', type: NT.PRSTATUS, desc: d };
+  const d = Buffer.alloc(PRSTATUS_SIZE);
+  d.writeInt32LE(f.cursig, PRSTATUS.pr_info_si_signo);
+  d.writeInt16LE(f.cursig, PRSTATUS.pr_cursig);
+  d.writeBigUInt64LE(f.sigpend, PRSTATUS.pr_sigpend);
+  d.writeBigUInt64LE(f.sighold, PRSTATUS.pr_sighold);
+  d.writeInt32LE(f.tid, PRSTATUS.pr_pid);
+  d.writeInt32LE(f.ppid, PRSTATUS.pr_ppid);
+  d.writeInt32LE(f.pgrp, PRSTATUS.pr_pgrp);
+  d.writeInt32LE(f.sid, PRSTATUS.pr_sid);
+  writeTimeval(d, PRSTATUS.pr_utime, f.utimeTicks);
+  writeTimeval(d, PRSTATUS.pr_stime, f.stimeTicks);
+  writeTimeval(d, PRSTATUS.pr_cutime, f.cutimeTicks);
+  writeTimeval(d, PRSTATUS.pr_cstime, f.cstimeTicks);
+  f.regs.bytes.copy(d, PRSTATUS.pr_reg, 0, USER_REGS_SIZE);
+  d.writeInt32LE(1, PRSTATUS.pr_fpvalid);
+  return { owner: NOTE_OWNER_CORE, type: NT_PRSTATUS, desc: d };
 }
 
 export interface PrpsinfoFields {
@@ -95,33 +98,33 @@ export interface PrpsinfoFields {
 }
 
 export function prpsinfoNote(f: PrpsinfoFields): Note {
-  const d = Buffer.alloc(PRPSINFO.SIZE);
+  const d = Buffer.alloc(PRPSINFO_SIZE);
   // fill_psinfo(): pr_state is the index of the state in "RSDTZW", pr_sname its letter.
   const index = 'RSDTZW'.indexOf(f.state.toUpperCase());
-  d.writeInt8(index < 0 ? 0 : index, PRPSINFO.STATE);
-  d.write(index < 0 ? '.' : 'RSDTZW'[index], PRPSINFO.SNAME, 'latin1');
-  d.writeInt8(f.state === 'Z' ? 1 : 0, PRPSINFO.ZOMB);
-  d.writeInt8(f.nice, PRPSINFO.NICE);
-  d.writeBigUInt64LE(BigInt(f.flags), PRPSINFO.FLAG);
-  d.writeUInt32LE(f.uid, PRPSINFO.UID);
-  d.writeUInt32LE(f.gid, PRPSINFO.GID);
-  d.writeInt32LE(f.pid, PRPSINFO.PID);
-  d.writeInt32LE(f.ppid, PRPSINFO.PPID);
-  d.writeInt32LE(f.pgrp, PRPSINFO.PGRP);
-  d.writeInt32LE(f.sid, PRPSINFO.SID);
-  Buffer.from(f.comm, 'latin1').copy(d, PRPSINFO.FNAME, 0, PRPSINFO.FNAME_SIZE - 1);
-  Buffer.from(f.args.join(' '), 'latin1').copy(d, PRPSINFO.PSARGS, 0, PRPSINFO.PSARGS_SIZE - 1);
-  return { owner: 'CORE', type: NT.PRPSINFO, desc: d };
+  d.writeInt8(index < 0 ? 0 : index, PRPSINFO.pr_state);
+  d.write(index < 0 ? '.' : 'RSDTZW'[index], PRPSINFO.pr_sname, 'latin1');
+  d.writeInt8(f.state === 'Z' ? 1 : 0, PRPSINFO.pr_zomb);
+  d.writeInt8(f.nice, PRPSINFO.pr_nice);
+  d.writeBigUInt64LE(BigInt(f.flags), PRPSINFO.pr_flag);
+  d.writeUInt32LE(f.uid, PRPSINFO.pr_uid);
+  d.writeUInt32LE(f.gid, PRPSINFO.pr_gid);
+  d.writeInt32LE(f.pid, PRPSINFO.pr_pid);
+  d.writeInt32LE(f.ppid, PRPSINFO.pr_ppid);
+  d.writeInt32LE(f.pgrp, PRPSINFO.pr_pgrp);
+  d.writeInt32LE(f.sid, PRPSINFO.pr_sid);
+  Buffer.from(f.comm, 'latin1').copy(d, PRPSINFO.pr_fname, 0, PRPSINFO_FNAME_SIZE - 1);
+  Buffer.from(f.args.join(' '), 'latin1').copy(d, PRPSINFO.pr_psargs, 0, PRPSINFO_PSARGS_SIZE - 1);
+  return { owner: NOTE_OWNER_CORE, type: NT_PRPSINFO, desc: d };
 }
 
 export function siginfoNote(siginfo: Buffer | null): Note {
-  const d = Buffer.alloc(128);
-  siginfo?.copy(d, 0, 0, 128);
-  return { owner: 'CORE', type: NT.SIGINFO, desc: d };
+  const d = Buffer.alloc(SIGINFO_SIZE);
+  siginfo?.copy(d, 0, 0, SIGINFO_SIZE);
+  return { owner: NOTE_OWNER_CORE, type: NT_SIGINFO, desc: d };
 }
 
 export function auxvNote(auxv: Buffer): Note {
-  return { owner: 'CORE', type: NT.AUXV, desc: auxv };
+  return { owner: NOTE_OWNER_CORE, type: NT_AUXV, desc: auxv };
 }
 
 export interface FileMapping {
@@ -133,7 +136,7 @@ export interface FileMapping {
 }
 
 /** NT_FILE: count, page size, then (start, end, offset in pages) per mapping, then the NUL-terminated paths. */
-export function fileNote(files: FileMapping[], pageSize = 4096): Note {
+export function fileNote(files: FileMapping[], pageSize = PAGE_SIZE): Note {
   const names = Buffer.concat(files.map((f) => Buffer.from(f.path + '\0', 'latin1')));
   const d = Buffer.alloc(16 + files.length * 24 + names.length);
   d.writeBigUInt64LE(BigInt(files.length), 0);
@@ -144,13 +147,13 @@ export function fileNote(files: FileMapping[], pageSize = 4096): Note {
     d.writeBigUInt64LE(BigInt(f.offset / pageSize), 32 + i * 24);
   });
   names.copy(d, 16 + files.length * 24);
-  return { owner: 'CORE', type: NT.FILE, desc: d };
+  return { owner: NOTE_OWNER_CORE, type: NT_FILE, desc: d };
 }
 
 export function fpregsetNote(fpregs: Buffer): Note {
-  return { owner: 'CORE', type: NT.PRFPREG, desc: fpregs };
+  return { owner: NOTE_OWNER_CORE, type: NT_PRFPREG, desc: fpregs };
 }
 
 export function xstateNote(xstate: Buffer): Note {
-  return { owner: 'LINUX', type: NT.X86_XSTATE, desc: xstate };
+  return { owner: NOTE_OWNER_LINUX, type: NT_X86_XSTATE, desc: xstate };
 }
