@@ -4,8 +4,8 @@
  * snapshot while the process runs on. With `snapshot: false`, memory is read from the
  * stopped process itself (stop-copy-release, as gcore does).
  */
-import { accessSync, statSync, constants as fsConstants } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { checkOutputDirectory } from './output.js';
 import { StasisError } from './errors.js';
 import { PhaseTimer } from './timing.js';
 import { SysError, ESRCH } from './sys/errno.js';
@@ -112,28 +112,7 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
   }
 }
 
-function checkOutputDirectory(output: string): void {
-  const dir = dirname(output);
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: directory ${dir} does not exist`, { path: output });
-  }
-  if (!isDir) throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: ${dir} is not a directory`, { path: output });
-  try {
-    accessSync(dir, fsConstants.W_OK);
-  } catch {
-    throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: directory ${dir} is not writable`, { path: output });
-  }
-  try {
-    if (statSync(output).isDirectory()) throw new StasisError('OUTPUT_FAILED', `cannot write ${output}: it is a directory`, { path: output });
-  } catch (err) {
-    if (err instanceof StasisError) throw err;
-  }
-}
-
-function exitedOr(pid: number, err: unknown): unknown {
+export function exitedOr(pid: number, err: unknown): unknown {
   if (err instanceof SysError && err.errno === ESRCH) {
     return new StasisError('TARGET_EXITED', `process ${pid} exited during the dump`, { pid, cause: err });
   }

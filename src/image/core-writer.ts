@@ -11,6 +11,8 @@ import { StasisError } from '../errors.js';
 import { type Note, encodeNotes } from './notes.js';
 import { type MemorySegment, readRange, readFully } from '../resources/memory.js';
 import { PAGE_SIZE } from '../proc/pagemap.js';
+import { crc32 } from 'node:zlib';
+import { STASIS_OWNER, STASIS_NOTE } from './stasis-notes.js';
 import {
   EHDR_SIZE, PHDR_SIZE, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE, ET_CORE, EM_X86_64, EHDR, PHDR, PT_LOAD, PT_NOTE, LOAD_ALIGN, NOTE_SEGMENT_ALIGN,
 } from './elf-constants.js';
@@ -21,6 +23,11 @@ export interface WriteCoreOptions {
   /** fsync before the rename (checkpoints must survive a crash; a debugging core need not). */
   sync?: boolean;
   onProgress?: Progress;
+  /**
+   * Record a CRC-32 of each segment's stored bytes in a last note (STASIS_NOTE.CHECKSUMS,
+   * a u32 per PT_LOAD), patched in once the data is written; restore refuses a mismatch.
+   */
+  checksums?: boolean;
 }
 
 export interface WrittenCore {
@@ -29,6 +36,8 @@ export interface WrittenCore {
   bytes: number;
   /** Bytes of memory actually written (the rest are holes). */
   storedBytes: number;
+  /** CRC-32 per segment, when asked for. */
+  checksums?: number[];
 }
 
 const COPY_CHUNK = 8 << 20;
@@ -67,7 +76,8 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
   if (segments.length + 1 > 0xffff) {
     throw new StasisError('UNSUPPORTED', `${segments.length} mappings: more than an ELF header can count without extended numbering`);
   }
-  const noteBytes = encodeNotes(notes);
+  const checksumNote = options.checksums ? { owner: STASIS_OWNER, type: STASIS_NOTE.CHECKSUMS, desc: Buffer.alloc(4 * segments.length) } : null;
+  const noteBytes = encodeNotes(checksumNote ? [...notes, checksumNote] : notes);
   const phnum = segments.length + 1;
   const notesOffset = EHDR_SIZE + phnum * PHDR_SIZE;
   let cursor = roundUp(notesOffset + noteBytes.length, PAGE_SIZE);
@@ -99,10 +109,13 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
     let done = 0;
     const chunk = Buffer.allocUnsafe(COPY_CHUNK);
     let storedBytes = 0;
+    const checksums: number[] = [];
     segments.forEach((segment, i) => {
       const base = offsets[i];
       const start = segment.mapping.start;
+      let crc = 0;
       if (segment.copied) {
+        if (checksumNote) checksums.push(crc32(segment.copied));
         // Copies made while the target was stopped: leave their zero pages as holes.
         for (let off = 0; off < segment.copied.length; off += PAGE_SIZE) {
           const page = segment.copied.subarray(off, off + PAGE_SIZE);
@@ -124,19 +137,26 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
         for (let at = run.start; at < run.end; at += COPY_CHUNK) {
           const length = Math.min(COPY_CHUNK, run.end - at);
           const data = readChunk(memFd, chunk, at, length);
+          if (checksumNote) crc = crc32(data, crc);
           writeAll(fd, data, base + (at - start));
           storedBytes += length;
           done += length;
           options.onProgress?.(done, totalStored);
         }
       }
+      if (checksumNote) checksums.push(crc);
     });
+    if (checksumNote) {
+      checksums.forEach((crc, i) => checksumNote.desc.writeUInt32LE(crc >>> 0, i * 4));
+      // The checksum note is the last one: its descriptor ends the (4-aligned) note area.
+      writeAll(fd, checksumNote.desc, notesOffset + noteBytes.length - checksumNote.desc.length);
+    }
     ftruncateSync(fd, totalSize);
     if (options.sync) fsyncSync(fd);
     closeSync(fd);
     fd = -1;
     renameSync(tmp, path);
-    return { path, bytes: totalSize, storedBytes };
+    return { path, bytes: totalSize, storedBytes, checksums: checksumNote ? checksums : undefined };
   } catch (err) {
     if (fd >= 0) closeSync(fd);
     try {

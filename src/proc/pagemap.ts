@@ -5,8 +5,15 @@
 import { openSync, readSync, closeSync } from 'node:fs';
 
 export const PAGE_SIZE = 4096;
-/** Bits 63 (present) and 62 (swapped) as seen in the high 32-bit half of an entry. */
-const RESIDENT_HIGH_BITS = 0xc0000000;
+/** Bits 63 (present), 62 (swapped) and 61 (file page or shared anonymous) in the high 32-bit half of an entry. */
+const PRESENT = 0x80000000;
+const SWAPPED = 0x40000000;
+const FILE_OR_SHARED = 0x20000000;
+
+/** Any page that exists: present or swapped out. */
+const isResident = (high: number) => (high & (PRESENT | SWAPPED)) !== 0;
+/** A private anonymous page, including copy-on-write copies inside file mappings. */
+const isAnonymous = (high: number) => (high & SWAPPED) !== 0 || (high & (PRESENT | FILE_OR_SHARED)) === PRESENT;
 
 export interface PageRun {
   start: number;
@@ -15,6 +22,15 @@ export interface PageRun {
 
 /** Runs of pages in [start, end) that are present or swapped out (all others read as zero). */
 export function residentRuns(pagemapFd: number, start: number, end: number): PageRun[] {
+  return pageRuns(pagemapFd, start, end, isResident);
+}
+
+/** Runs of private anonymous pages in [start, end): what a file mapping holds that its file does not. */
+export function anonymousRuns(pagemapFd: number, start: number, end: number): PageRun[] {
+  return pageRuns(pagemapFd, start, end, isAnonymous);
+}
+
+function pageRuns(pagemapFd: number, start: number, end: number, wanted: (high: number) => boolean): PageRun[] {
   const runs: PageRun[] = [];
   const chunkPages = 64 * 1024;
   const buffer = Buffer.alloc(chunkPages * 8);
@@ -24,7 +40,7 @@ export function residentRuns(pagemapFd: number, start: number, end: number): Pag
     const got = readSync(pagemapFd, buffer, 0, pages * 8, (page / PAGE_SIZE) * 8);
     const halves = new Uint32Array(buffer.buffer, buffer.byteOffset, got / 4);
     for (let i = 1; i < halves.length; i += 2, page += PAGE_SIZE) {
-      const resident = (halves[i] & RESIDENT_HIGH_BITS) !== 0;
+      const resident = wanted(halves[i]);
       if (resident && runStart < 0) runStart = page;
       else if (!resident && runStart >= 0) {
         runs.push({ start: runStart, end: page });

@@ -5,7 +5,7 @@
  */
 import { openSync, readSync, closeSync } from 'node:fs';
 import { PTRACE, PTRACE_EVENT, getEventMessage } from '../sys/ptrace.js';
-import { Registers } from '../sys/regs.js';
+import { Registers, type RegName } from '../sys/regs.js';
 import { readMaps, type Mapping } from '../proc/maps.js';
 import { StasisError } from '../errors.js';
 import type { Tracee } from './tracee.js';
@@ -47,11 +47,14 @@ export function findSyscallInstruction(pid: number, maps: Mapping[] = readMaps(p
  * signal stop; after our syscall-exit stop it will not, so do what
  * arch_do_signal_or_restart() would have done with no handler to run.
  */
-export function registersToResume(saved: Registers): Registers {
+export function registersToResume(saved: Registers, restoredTask = false): Registers {
   const regs = saved.clone();
   if (saved.getSigned('orig_rax') < 0n) return regs;
   const rax = saved.getSigned('rax');
-  if (rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND) {
+  // A restored task has no restart_block to resume (nanosleep's remaining time, futex
+  // deadline...): it re-executes the original syscall with its original arguments.
+  const reexecute = rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND || (restoredTask && rax === ERESTART_RESTARTBLOCK);
+  if (reexecute) {
     regs.set('rax', saved.get('orig_rax'));
     regs.set('rip', saved.get('rip') - 2n);
   } else if (rax === ERESTART_RESTARTBLOCK) {
@@ -83,15 +86,20 @@ export class SyscallInjector {
   readonly thread: Tracee;
   readonly syscallAt: bigint;
   readonly saved: Registers;
+  /** The thread is being restored: see registersToResume(). */
+  readonly restoredTask: boolean;
 
-  constructor(thread: Tracee, syscallAt: bigint, saved: Registers) {
+  constructor(thread: Tracee, syscallAt: bigint, saved: Registers, restoredTask = false) {
     this.thread = thread;
     this.syscallAt = syscallAt;
     this.saved = saved;
+    this.restoredTask = restoredTask;
   }
 
-  call(nr: number, args: Array<number | bigint> = []): InjectResult {
+  /** `overrides`: registers to set for this call only (e.g. rsp, which sigaltstack() checks). */
+  call(nr: number, args: Array<number | bigint> = [], overrides: Partial<Record<RegName, bigint>> = {}): InjectResult {
     const regs = this.saved.clone();
+    for (const [name, value] of Object.entries(overrides)) regs.set(name as RegName, value);
     regs.set('rip', this.syscallAt);
     regs.set('rax', nr);
     regs.set('orig_rax', -1n);
@@ -121,13 +129,13 @@ export class SyscallInjector {
     }
     this.thread.stop = 'syscall';
     const value = this.thread.getRegisters().getSigned('rax');
-    this.thread.setRegisters(registersToResume(this.saved));
+    this.thread.setRegisters(registersToResume(this.saved, this.restoredTask));
     return { value, children };
   }
 
   /** Put the thread's own registers back (restart rule applied) without running anything. */
   restore(): void {
-    this.thread.setRegisters(registersToResume(this.saved));
+    this.thread.setRegisters(registersToResume(this.saved, this.restoredTask));
   }
 }
 

@@ -7,7 +7,7 @@ import { openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { StasisError } from '../errors.js';
 import { errnoName } from '../sys/errno.js';
 import type { Tracee } from './tracee.js';
-import type { Registers } from '../sys/regs.js';
+import type { Registers, RegName } from '../sys/regs.js';
 import { SyscallInjector, type InjectResult } from './inject.js';
 
 export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
@@ -35,9 +35,9 @@ export class RemoteTask {
   scratchSize = 0;
   private scratchUsed = 0;
 
-  constructor(thread: Tracee, syscallAt: bigint, saved: Registers) {
+  constructor(thread: Tracee, syscallAt: bigint, saved: Registers, restoredTask = false) {
     this.thread = thread;
-    this.injector = new SyscallInjector(thread, syscallAt, saved);
+    this.injector = new SyscallInjector(thread, syscallAt, saved, restoredTask);
     this.memFd = openSync(`/proc/${thread.pid}/mem`, 'r+');
   }
 
@@ -47,7 +47,11 @@ export class RemoteTask {
 
   /** Use another syscall instruction (after the vDSO moved) or other saved registers. */
   retarget(syscallAt: bigint, saved: Registers = this.injector.saved): void {
-    this.injector = new SyscallInjector(this.thread, syscallAt, saved);
+    this.injector = new SyscallInjector(this.thread, syscallAt, saved, this.injector.restoredTask);
+  }
+
+  get syscallAt(): bigint {
+    return this.injector.syscallAt;
   }
 
   /** The raw result: a value or -errno. */
@@ -56,8 +60,8 @@ export class RemoteTask {
   }
 
   /** Run a syscall; a negative result throws, naming `what` and the errno. */
-  syscall(nr: number, args: Array<number | bigint>, what: string): bigint {
-    const { value } = this.injector.call(nr, args);
+  syscall(nr: number, args: Array<number | bigint>, what: string, overrides: Partial<Record<RegName, bigint>> = {}): bigint {
+    const { value } = this.injector.call(nr, args, overrides);
     if (value < 0n && value > -4096n) {
       throw new StasisError('INJECTION_FAILED', `${what} failed in process ${this.pid}: ${errnoName(Number(-value))}`, {
         pid: this.pid,
@@ -73,6 +77,13 @@ export class RemoteTask {
     const flags = MAP.PRIVATE | MAP.ANONYMOUS | (address ? MAP.FIXED_NOREPLACE : 0);
     this.scratch = this.syscall(SYSCALL.mmap, [address, size, PROT.READ | PROT.WRITE, flags, -1, 0], 'mmap of scratch memory');
     this.scratchSize = size;
+    this.scratchUsed = 0;
+  }
+
+  /** Use the scratch memory of another thread of the same process (same address space). */
+  shareScratch(owner: RemoteTask): void {
+    this.scratch = owner.scratch;
+    this.scratchSize = owner.scratchSize;
     this.scratchUsed = 0;
   }
 

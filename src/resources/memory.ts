@@ -21,6 +21,8 @@ export const PF_R = 4;
 
 export interface MemorySegment {
   mapping: Mapping;
+  /** smaps VmFlags of the mapping (empty when unknown). */
+  vmFlags: Set<string>;
   /** PF_R | PF_W | PF_X from the mapping's protection. */
   flags: number;
   /** Bytes this segment occupies in the file (0: not stored). Pages outside `runs` are holes. */
@@ -91,20 +93,21 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
  * Decide, for each mapping, what is stored. `sourcePid` is where the memory is read (the
  * snapshot child, or the stopped target); its smaps and pagemap describe the same pages.
  */
-export function planSegments(targetPid: number, maps: Mapping[], sourcePid: number, copied: Map<number, Buffer>): MemorySegment[] {
+export function planSegments(targetPid: number, maps: Mapping[], sourcePid: number, copied: Map<number, Buffer>, purpose: 'core' | 'checkpoint' = 'core'): MemorySegment[] {
   const smaps = new Map<number, SmapsEntry>(readSmaps(sourcePid).map((e) => [e.start, e]));
   const pagemap = openPagemap(sourcePid);
   const memFd = openSync(`/proc/${sourcePid}/mem`, 'r');
   try {
     return maps.map((mapping) => {
       const size = mapping.end - mapping.start;
-      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[] };
+      const entry = smaps.get(mapping.start);
+      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[], vmFlags: entry?.vmFlags ?? new Set<string>() };
       const whole = [{ start: mapping.start, end: mapping.end }];
       if (isUnreadableSpecial(mapping)) return { ...base, fileSize: 0, reason: 'not readable (VM_IO/PFNMAP)' };
       const copy = copied.get(mapping.start);
       if (copy) return { ...base, fileSize: size, copied: copy, reason: 'copied while stopped' };
-      const entry = smaps.get(mapping.start);
-      if (entry?.vmFlags.has('dd')) return { ...base, fileSize: 0, reason: 'MADV_DONTDUMP' };
+      // A checkpoint needs every page, MADV_DONTDUMP or not; a core honours it like the kernel.
+      if (purpose === 'core' && entry?.vmFlags.has('dd')) return { ...base, fileSize: 0, reason: 'MADV_DONTDUMP' };
       if (entry?.vmFlags.has('wf')) {
         // MADV_WIPEONFORK: the snapshot child sees zeros; read the target's live pages instead.
         return { ...base, sourcePid: targetPid, fileSize: size, runs: whole, reason: 'MADV_WIPEONFORK: read after release' };
@@ -114,7 +117,9 @@ export function planSegments(targetPid: number, maps: Mapping[], sourcePid: numb
       }
       if (mapping.path === '[vdso]') return { ...base, fileSize: size, runs: whole };
       if (!isFileBacked(mapping)) {
-        return { ...base, fileSize: size, runs: residentRuns(pagemap, mapping.start, mapping.end) };
+        // Like the kernel, a mapping never touched (no pages at all) gets no file space.
+        const runs = residentRuns(pagemap, mapping.start, mapping.end);
+        return runs.length ? { ...base, fileSize: size, runs } : { ...base, fileSize: 0, reason: 'no pages' };
       }
       if ((entry?.anonymous ?? 0) > 0) return { ...base, fileSize: size, runs: whole };
       if (mapping.offset === 0 && startsWithElfHeader(memFd, mapping.start)) {

@@ -38,6 +38,10 @@ export interface RestoreContext {
   remote: RemoteTask;
   /** Path of the image being restored (files it stores are read from here). */
   imagePath: string;
+  /** Restore even when files the image relies on changed since the dump (warnings instead). */
+  ignoreChangedFiles: boolean;
+  /** Messages for the user about what was restored differently (not errors). */
+  warnings: string[];
 }
 
 export interface CheckpointResource<State> {

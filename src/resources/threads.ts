@@ -3,7 +3,9 @@
  * FPU/SSE and the XSAVE area, signal mask, the thread's own pending signals, the
  * siginfo of the stop, name and CPU times. Captured while the thread is stopped.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
+import { getRseqConfiguration, setRegset, setSignalMask, NT_X86_XSTATE, NT_PRFPREG } from '../sys/ptrace.js';
 import type { Registers } from '../sys/regs.js';
 import type { FrozenProcess } from '../ptrace/freeze.js';
 import { readStatus, readStat } from '../proc/status.js';
@@ -64,5 +66,100 @@ export function describeThreads(pid: number, threads: ThreadState[]): void {
     } catch {
       // The thread has exited since the snapshot.
     }
+  }
+}
+
+/**
+ * Per-thread kernel state a restart needs beyond what the core's notes hold. Each field
+ * is per thread in the kernel (task_struct), so each is read in, and later written by,
+ * the thread itself through an injected syscall, except rseq (read by ptrace).
+ */
+export interface ThreadRestartState {
+  tid: number;
+  name: string;
+  /** user_regs_struct bytes at the freeze. */
+  regs: Buffer;
+  /** The XSAVE area in this CPU's own layout (what PTRACE_SETREGSET takes back). */
+  xstate: Buffer | null;
+  fpregs: Buffer;
+  sigmask: bigint;
+  /** set_tid_address() value: the futex glibc clears and wakes when the thread exits (pthread_join). */
+  clearChildTid: bigint;
+  robustList: { head: bigint; length: bigint };
+  altstack: { sp: bigint; flags: number; size: bigint };
+  rseq: { pointer: bigint; size: number; signature: number } | null;
+  /** A signal the freeze dequeued (signal-delivery-stop): queued again at restore. */
+  heldSignal: { signo: number; siginfo: Buffer } | null;
+}
+
+const PR_GET_TID_ADDRESS = 40;
+const STACK_T_SIZE = 24;
+const SS_DISABLE = 2;
+
+export function captureThreadRestartState(frozen: FrozenProcess, threads: ThreadState[], leader: RemoteTask): ThreadRestartState[] {
+  return threads.map((state) => {
+    const thread = frozen.threads.find((t) => t.tid === state.tid)!;
+    const remote = thread === leader.thread ? leader : new RemoteTask(thread, leader.syscallAt, state.regs);
+    if (remote !== leader) remote.shareScratch(leader);
+    try {
+      remote.resetScratch();
+      const tidAddress = remote.reserve(8);
+      remote.syscall(SYSCALL.prctl, [PR_GET_TID_ADDRESS, tidAddress, 0, 0, 0], `prctl(PR_GET_TID_ADDRESS) in thread ${state.tid}`);
+      const robust = remote.reserve(16);
+      remote.syscall(SYSCALL.get_robust_list, [state.tid, robust, robust + 8n], `get_robust_list of thread ${state.tid}`);
+      const stack = remote.reserve(STACK_T_SIZE);
+      remote.syscall(SYSCALL.sigaltstack, [0, stack], `sigaltstack in thread ${state.tid}`);
+      const robustBytes = remote.readMemory(robust, 16);
+      const stackBytes = remote.readMemory(stack, STACK_T_SIZE);
+      const rseq = getRseqConfiguration(state.tid);
+      return {
+        tid: state.tid,
+        name: state.name,
+        regs: Buffer.from(state.regs.bytes),
+        xstate: state.xstate,
+        fpregs: state.fpregs,
+        sigmask: state.sigmask,
+        clearChildTid: remote.readMemory(tidAddress, 8).readBigUInt64LE(0),
+        robustList: { head: robustBytes.readBigUInt64LE(0), length: robustBytes.readBigUInt64LE(8) },
+        altstack: { sp: stackBytes.readBigUInt64LE(0), flags: stackBytes.readInt32LE(8), size: stackBytes.readBigUInt64LE(16) },
+        rseq: rseq.pointer !== 0n ? { pointer: rseq.pointer, size: rseq.size, signature: rseq.signature } : null,
+        heldSignal: thread.stop === 'signal' && state.stopSiginfo ? { signo: state.stopSignal, siginfo: state.stopSiginfo } : null,
+      };
+    } finally {
+      if (remote !== leader) remote.close();
+    }
+  });
+}
+
+/**
+ * Give a restored thread (already created with its TID, inside the restored memory) its
+ * per-thread kernel state. Its general registers are set last, by the orchestrator.
+ */
+export function restoreThreadState(remote: RemoteTask, state: ThreadRestartState): void {
+  const tid = state.tid;
+  remote.resetScratch();
+  remote.syscall(SYSCALL.set_tid_address, [state.clearChildTid], `set_tid_address in thread ${tid}`);
+  if (state.robustList.head !== 0n) {
+    remote.syscall(SYSCALL.set_robust_list, [state.robustList.head, state.robustList.length], `set_robust_list in thread ${tid}`);
+  }
+  const stack = Buffer.alloc(STACK_T_SIZE);
+  stack.writeBigUInt64LE(state.altstack.sp, 0);
+  // SS_ONSTACK is a report, not a request: the kernel takes 0 or SS_DISABLE (and SS_AUTODISARM).
+  stack.writeInt32LE(state.altstack.flags & ~1, 8);
+  stack.writeBigUInt64LE(state.altstack.size, 16);
+  if (!(state.altstack.flags & SS_DISABLE)) {
+    // sigaltstack() refuses (EPERM) while the caller's sp is on the current alternate stack.
+    remote.syscall(SYSCALL.sigaltstack, [remote.put(stack), 0], `sigaltstack in thread ${tid}`, { rsp: 0n });
+  }
+  if (state.rseq) {
+    remote.syscall(SYSCALL.rseq, [state.rseq.pointer, state.rseq.size, 0, state.rseq.signature], `rseq registration of thread ${tid}`);
+  }
+  if (state.xstate) setRegset(tid, NT_X86_XSTATE, state.xstate);
+  else setRegset(tid, NT_PRFPREG, state.fpregs);
+  setSignalMask(tid, state.sigmask);
+  try {
+    writeFileSync(`/proc/${remote.pid}/task/${tid}/comm`, state.name);
+  } catch {
+    // comm is cosmetic; a name the kernel refuses is not worth failing the restore
   }
 }

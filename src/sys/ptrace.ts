@@ -22,6 +22,7 @@ export const PTRACE = {
   INTERRUPT: 0x4207,
   LISTEN: 0x4208,
   GETSIGMASK: 0x420a,
+  SETSIGMASK: 0x420b,
   GET_RSEQ_CONFIGURATION: 0x420f,
 } as const;
 
@@ -83,6 +84,27 @@ export function getSignalMask(tid: number): bigint {
   const mask = Buffer.alloc(8);
   ptraceBuffer(PTRACE.GETSIGMASK, tid, 8, mask);
   return mask.readBigUInt64LE(0);
+}
+
+export function setSignalMask(tid: number, mask: bigint): void {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigUInt64LE(mask, 0);
+  ptraceBuffer(PTRACE.SETSIGMASK, tid, 8, buffer);
+}
+
+export interface RseqConfiguration {
+  /** Address of the thread's struct rseq, 0 when none is registered. */
+  pointer: bigint;
+  size: number;
+  signature: number;
+  flags: number;
+}
+
+/** PTRACE_GET_RSEQ_CONFIGURATION (struct ptrace_rseq_configuration, 24 bytes). */
+export function getRseqConfiguration(tid: number): RseqConfiguration {
+  const conf = Buffer.alloc(24);
+  ptraceBuffer(PTRACE.GET_RSEQ_CONFIGURATION, tid, conf.length, conf);
+  return { pointer: conf.readBigUInt64LE(0), size: conf.readUInt32LE(8), signature: conf.readUInt32LE(12), flags: conf.readUInt32LE(16) };
 }
 
 /** PTRACE_GETSIGINFO: the 128-byte siginfo of the current stop. */

@@ -1,0 +1,156 @@
+/**
+ * `stasis dump`: checkpoint a process into an ELF core image with stasis notes.
+ *
+ *   check every resource (refuse before freezing) -> freeze -> capture threads, mm and
+ *   each resource -> plan memory -> write the image (synced, with checksums) -> kill the
+ *   process, or release it with --leave-running.
+ *
+ * Any failure before the image is safely on disk releases the process as it was.
+ */
+import { resolve } from 'node:path';
+import { openSync, fsyncSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { collectFindings, refuseUnsupported } from './check.js';
+import { checkOutputDirectory } from './output.js';
+import { exitedOr } from './core.js';
+import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
+import { findSyscallInstruction } from './ptrace/inject.js';
+import { RemoteTask } from './ptrace/remote.js';
+import { readMaps } from './proc/maps.js';
+import { kill, SIG } from './sys/process.js';
+import { waitTask, WAIT } from './sys/ptrace.js';
+import { captureThreads, describeThreads, captureThreadRestartState } from './resources/threads.js';
+import { captureProcessInfo } from './resources/process-info.js';
+import { planSegments } from './resources/memory.js';
+import { captureMappings } from './resources/mappings.js';
+import { mmResource } from './resources/mm.js';
+import { RESOURCES } from './resources/index.js';
+import type { DumpContext } from './resources/resource.js';
+import { buildCoreNotes } from './image/core-notes.js';
+import { encodeStasisNote, STASIS_NOTE } from './image/stasis-notes.js';
+import { writeCore, type Progress } from './image/core-writer.js';
+import { PhaseTimer } from './timing.js';
+
+export interface CheckpointOptions {
+  output: string;
+  /** Keep the process running after the dump (default: kill it once the image is synced). */
+  leaveRunning?: boolean;
+  onProgress?: Progress;
+}
+
+export interface CheckpointResult {
+  file: string;
+  bytes: number;
+  storedBytes: number;
+  pid: number;
+  threads: number;
+  mappings: number;
+  /** How long the process was frozen (until killed or released). */
+  frozenMs: number;
+  totalMs: number;
+  leftRunning: boolean;
+  phasesMs: Record<string, number>;
+}
+
+/** Version of the image layout as a whole (notes may add their own versions). */
+export const IMAGE_VERSION = 1;
+
+export function checkpoint(pid: number, options: CheckpointOptions): CheckpointResult {
+  const started = process.hrtime.bigint();
+  const timer = new PhaseTimer();
+  const output = resolve(options.output);
+  checkTraceable(pid);
+  refuseUnsupported(pid, collectFindings(pid));
+  checkOutputDirectory(output);
+  const info = captureProcessInfo(pid);
+  const syscallAt = findSyscallInstruction(pid);
+  timer.mark('check');
+
+  let frozen: FrozenProcess | null = null;
+  let done = false;
+  try {
+    frozen = freeze(pid);
+    timer.mark('freeze');
+    const threads = captureThreads(frozen);
+    describeThreads(pid, threads);
+    // Read before the scratch mapping exists: it must not be part of the image.
+    const maps = readMaps(pid);
+    const remote = new RemoteTask(frozen.leader, syscallAt, threads[0].regs);
+    let ctx: DumpContext;
+    let captured: Array<{ type: number; version: number; state: unknown }>;
+    let threadStates;
+    try {
+      remote.mapScratch();
+      ctx = { pid, frozen, threads, maps, remote };
+      threadStates = captureThreadRestartState(frozen, threads, remote);
+      captured = [mmResource, ...RESOURCES].map((resource) => ({ type: resource.noteType, version: resource.version, state: resource.capture(ctx) }));
+      remote.unmapScratch();
+    } finally {
+      remote.close();
+    }
+    timer.mark('capture');
+    const segments = planSegments(pid, maps, pid, new Map(), 'checkpoint');
+    const mappings = captureMappings(pid, segments);
+    const notes = [
+      ...buildCoreNotes(info, threads, maps),
+      encodeStasisNote(STASIS_NOTE.THREADS, 1, { imageVersion: IMAGE_VERSION, pid, threads: threadStates }),
+      encodeStasisNote(STASIS_NOTE.MEMORY, 1, mappings),
+      ...captured.map((c) => encodeStasisNote(c.type, c.version, c.state)),
+    ];
+    timer.mark('plan');
+    const written = writeCore(output, notes, segments, { sync: true, checksums: true, onProgress: options.onProgress });
+    syncDirectory(dirname(output));
+    timer.mark('write');
+    done = true;
+    if (options.leaveRunning) frozen.release();
+    else killFrozen(frozen);
+    timer.mark('finish');
+    return {
+      file: written.path,
+      bytes: written.bytes,
+      storedBytes: written.storedBytes,
+      pid,
+      threads: threads.length,
+      mappings: segments.length,
+      frozenMs: Number(process.hrtime.bigint() - frozen.frozenAt) / 1e6,
+      totalMs: Number(process.hrtime.bigint() - started) / 1e6,
+      leftRunning: options.leaveRunning ?? false,
+      phasesMs: timer.phases,
+    };
+  } catch (err) {
+    throw exitedOr(pid, err);
+  } finally {
+    if (frozen && !done && !frozen.releasedAt) frozen.release();
+  }
+}
+
+/** The rename of the image must survive a crash too. */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * SIGKILL a frozen process and collect each thread's exit as its tracer: the other
+ * threads first, since the leader's exit is reported only after theirs (__WALL).
+ */
+export function killFrozen(frozen: FrozenProcess): void {
+  kill(frozen.pid, SIG.SIGKILL);
+  const ordered = [...frozen.threads.filter((t) => t.tid !== frozen.pid), ...frozen.threads.filter((t) => t.tid === frozen.pid)];
+  for (const thread of ordered) {
+    try {
+      for (;;) {
+        const status = waitTask(thread.tid, WAIT.ALL);
+        if (!status || status.kind === 'exited' || status.kind === 'killed') break;
+      }
+    } catch {
+      // ECHILD: already collected (or reaped by its parent)
+    }
+    thread.gone = true;
+  }
+  frozen.releasedAt = process.hrtime.bigint();
+}

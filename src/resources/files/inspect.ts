@@ -1,0 +1,415 @@
+/**
+ * Looking at a process's fd table from outside, through /proc: what each fd is, which fds
+ * share an open file description (kcmp KCMP_FILE), whether a pipe's other end is in the
+ * process, and what cannot be checkpointed and why. Shared by `stasis check` (process
+ * running) and capture (process frozen), so both say the same thing.
+ */
+import { openSync, closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
+import { O, POLL, pollNow, bytesPending, sameOpenFile } from '../../sys/fd.js';
+
+/** Memfd and deleted-file contents go into the image note; above this they are refused. */
+export const MAX_STORED_FILE_BYTES = 64 << 20;
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+const SYSFS_MAGIC = 0x62656572;
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+const MQUEUE_MAGIC = 0x19800202;
+const HUGETLBFS_MAGIC = 0x958458f6;
+
+const S_IFMT = 0o170000n;
+const S_IFREG = 0o100000n;
+const S_IFDIR = 0o040000n;
+const S_IFCHR = 0o020000n;
+const S_IFBLK = 0o060000n;
+const S_IFIFO = 0o010000n;
+const S_IFSOCK = 0o140000n;
+
+/** Character devices with no state worth keeping, reopened by their canonical path (major 1, drivers/char/mem.c). */
+const MEM_DEVICES = new Map<number, string>([
+  [3, '/dev/null'],
+  [5, '/dev/zero'],
+  [7, '/dev/full'],
+  [8, '/dev/random'],
+  [9, '/dev/urandom'],
+]);
+
+export type FdClass =
+  | { kind: 'regular'; path: string; identity: boolean }
+  | { kind: 'directory'; path: string }
+  | { kind: 'ghost'; path: string; otherLinks: boolean }
+  | { kind: 'memfd'; name: string }
+  | { kind: 'device'; path: string; major: number; minor: number }
+  | { kind: 'pipe' }
+  | { kind: 'fifo'; path: string }
+  | { kind: 'socket' }
+  | { kind: 'terminal' }
+  | { kind: 'unsupported'; reason: string };
+
+export interface ProbedFd {
+  fd: number;
+  link: string;
+  st: BigIntStats;
+  info: FdInfo;
+  cls: FdClass;
+}
+
+export type Decision = 'restore' | 'inherited' | 'unsupported';
+
+/** One open file description of the process and what will become of it. */
+export interface Description {
+  fds: number[];
+  /** The probe of each of its fds (fds.length of them, same order). */
+  members: ProbedFd[];
+  /** The probe of its lowest fd. */
+  first: ProbedFd;
+  /** f_flags without O_CLOEXEC. */
+  flags: number;
+  pos: bigint;
+  decision: Decision;
+  /** Why it is unsupported, or a note on how it will be restored. */
+  reason?: string;
+  /** For 'inherited': the restorer's fd it is re-attached to. */
+  stdio?: number;
+  /** For pipes and FIFOs: an end outside the process exists (so the buffered data is not ours to restore). */
+  halfOutside?: boolean;
+}
+
+export interface Inspection {
+  pid: number;
+  probes: ProbedFd[];
+  descriptions: Description[];
+}
+
+export function inodeKey(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** st_dev the way /proc/PID/maps prints it. */
+export function mapsDev(st: BigIntStats): string {
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return `${hex(devMajor(st.dev))}:${hex(devMinor(st.dev))}`;
+}
+
+function fsType(path: string): number {
+  try {
+    return statfsSync(path).type;
+  } catch {
+    return 0;
+  }
+}
+
+function describeAnon(link: string): string {
+  const what = link.replace(/^anon_inode:/, '').replace(/^\[(.*)\]$/, '$1');
+  const known: Record<string, string> = {
+    eventfd: 'eventfds cannot be checkpointed yet',
+    eventpoll: 'epoll instances cannot be checkpointed yet',
+    signalfd: 'signalfds cannot be checkpointed yet',
+    timerfd: 'timerfds cannot be checkpointed yet',
+    inotify: 'inotify instances cannot be checkpointed yet',
+    fanotify: 'fanotify instances cannot be checkpointed yet',
+    io_uring: 'io_uring instances cannot be checkpointed',
+    pidfd: 'pidfds cannot be checkpointed yet',
+    perf_event: 'perf events cannot be checkpointed',
+    userfaultfd: 'userfaultfds cannot be checkpointed',
+    'bpf-map': 'BPF objects cannot be checkpointed',
+    'bpf-prog': 'BPF objects cannot be checkpointed',
+    bpf_link: 'BPF objects cannot be checkpointed',
+    secretmem: 'secret memory cannot be read, so it cannot be checkpointed',
+  };
+  return known[what] ?? `${what} file descriptors cannot be checkpointed`;
+}
+
+function isTerminal(major: number, minor: number): boolean {
+  // 4: virtual consoles and serial ports; 5:0 /dev/tty, 5:1 console, 5:2 ptmx; 136-143: /dev/pts/*
+  return major === 4 || (major === 5 && minor <= 2) || (major >= 136 && major <= 143);
+}
+
+export function classify(pid: number, fd: number, link: string, st: BigIntStats): FdClass {
+  const type = st.mode & S_IFMT;
+  const procPath = `/proc/${pid}/fd/${fd}`;
+  if (type === S_IFSOCK) return { kind: 'socket' };
+  if (type === S_IFIFO) {
+    if (link.startsWith('pipe:[')) return { kind: 'pipe' };
+    if (link.endsWith(' (deleted)')) return { kind: 'unsupported', reason: 'the FIFO was deleted while open and cannot be reopened' };
+    return { kind: 'fifo', path: link };
+  }
+  if (link.startsWith('anon_inode:') || link.startsWith('pidfd:')) return { kind: 'unsupported', reason: describeAnon(link.replace(/^pidfd:.*/, 'pidfd')) };
+  if (!link.startsWith('/')) return { kind: 'unsupported', reason: `${link.replace(/:.*/, '')} file descriptors cannot be checkpointed` };
+  if (type === S_IFCHR) {
+    const major = devMajor(st.rdev);
+    const minor = devMinor(st.rdev);
+    if (major === 1 && MEM_DEVICES.has(minor)) return { kind: 'device', path: MEM_DEVICES.get(minor)!, major, minor };
+    if (isTerminal(major, minor)) return { kind: 'terminal' };
+    return { kind: 'unsupported', reason: `character device ${major}:${minor} cannot be checkpointed` };
+  }
+  if (type === S_IFBLK) return { kind: 'unsupported', reason: 'block devices cannot be checkpointed' };
+  const deleted = link.endsWith(' (deleted)');
+  const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
+  if (type === S_IFDIR) {
+    if (deleted) return { kind: 'unsupported', reason: 'the directory was deleted while open' };
+    return { kind: 'directory', path };
+  }
+  if (type !== S_IFREG) return { kind: 'unsupported', reason: `files of type 0${(type >> 12n).toString(8)} cannot be checkpointed` };
+  const fs = fsType(procPath);
+  if (fs === MQUEUE_MAGIC) return { kind: 'unsupported', reason: 'POSIX message queues cannot be checkpointed yet' };
+  if (fs === HUGETLBFS_MAGIC) return { kind: 'unsupported', reason: 'files on hugetlbfs (MFD_HUGETLB memfds) cannot be checkpointed yet' };
+  if (deleted && st.nlink === 0n && path.startsWith('/memfd:')) return { kind: 'memfd', name: path.slice('/memfd:'.length) };
+  if (deleted) return { kind: 'ghost', path, otherLinks: st.nlink > 0n };
+  // The fd's file must still be the one at its path, or reopening it would open another file.
+  let atPath: BigIntStats;
+  try {
+    atPath = statSync(path, { bigint: true });
+  } catch {
+    return { kind: 'unsupported', reason: `its path ${path} cannot be reached from here (another mount namespace or chroot?)` };
+  }
+  if (atPath.dev !== st.dev || atPath.ino !== st.ino) {
+    return { kind: 'unsupported', reason: `${path} is now another file; the open one is reachable only through the fd` };
+  }
+  const pseudo = fs === PROC_SUPER_MAGIC || fs === SYSFS_MAGIC || fs === CGROUP2_SUPER_MAGIC;
+  return { kind: 'regular', path, identity: !pseudo };
+}
+
+export function probe(pid: number, fd: number): ProbedFd | null {
+  try {
+    const link = readFdLink(pid, fd);
+    const st = statFd(pid, fd);
+    const info = readFdInfo(pid, fd);
+    return { fd, link, st, info, cls: classify(pid, fd, link, st) };
+  } catch (err) {
+    // Closed between the listing and the probe (the process runs during `check`).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * Splits fds on one inode into open file descriptions. kcmp(KCMP_FILE) is exact; without
+ * it (ENOSYS, EPERM), fds with the same flags and position are taken for dups.
+ */
+function groupDescriptions(pid: number, probes: ProbedFd[]): ProbedFd[][] {
+  const groups: ProbedFd[][] = [];
+  for (const p of probes) {
+    const same = groups.find((g) => {
+      const q = g[0];
+      try {
+        return sameOpenFile(pid, q.fd, pid, p.fd);
+      } catch {
+        return q.info.pos === p.info.pos && (q.info.flags & ~O.CLOEXEC) === (p.info.flags & ~O.CLOEXEC);
+      }
+    });
+    if (same) same.push(p);
+    else groups.push([p]);
+  }
+  return groups;
+}
+
+function accessMode(flags: number): { read: boolean; write: boolean } {
+  const mode = flags & O.ACCMODE;
+  return { read: mode === O.RDONLY || mode === O.RDWR, write: mode === O.WRONLY || mode === O.RDWR };
+}
+
+/**
+ * Whether the other end of a pipe that the process holds only one end of is open anywhere
+ * (poll on a fresh open of the end: POLLHUP on a read end means no writer is left, POLLERR
+ * on a write end means no reader is left).
+ */
+function otherEndOpen(pid: number, fd: number, weRead: boolean): boolean {
+  const ours = openSync(`/proc/${pid}/fd/${fd}`, (weRead ? O.RDONLY : O.WRONLY) | O.NONBLOCK);
+  try {
+    const revents = pollNow(ours, weRead ? POLL.IN : POLL.OUT);
+    return weRead ? (revents & POLL.HUP) === 0 : (revents & POLL.ERR) === 0;
+  } finally {
+    closeSync(ours);
+  }
+}
+
+/** Bytes buffered in a pipe or FIFO, without reading them. */
+export function pipePending(pid: number, fd: number): number {
+  const ours = openSync(`/proc/${pid}/fd/${fd}`, O.RDONLY | O.NONBLOCK);
+  try {
+    return bytesPending(ours);
+  } finally {
+    closeSync(ours);
+  }
+}
+
+function isStdio(d: Description): number | undefined {
+  return d.fds.find((fd) => fd <= 2);
+}
+
+export function inspect(pid: number): Inspection {
+  const probes: ProbedFd[] = [];
+  for (const fd of listFds(pid)) {
+    const p = probe(pid, fd);
+    if (p) probes.push(p);
+  }
+
+  // Open file descriptions: dups share the inode, so only fds on one inode are compared.
+  const byInode = new Map<string, ProbedFd[]>();
+  for (const p of probes) {
+    const key = inodeKey(p.st);
+    const list = byInode.get(key);
+    if (list) list.push(p);
+    else byInode.set(key, [p]);
+  }
+  const descriptions: Description[] = [];
+  for (const list of byInode.values()) {
+    for (const group of groupDescriptions(pid, list)) {
+      const first = group[0];
+      descriptions.push({
+        fds: group.map((p) => p.fd),
+        members: group,
+        first,
+        flags: first.info.flags & ~O.CLOEXEC,
+        pos: first.info.pos,
+        decision: 'restore',
+      });
+    }
+  }
+  descriptions.sort((a, b) => a.fds[0] - b.fds[0]);
+
+  for (const d of descriptions) decide(pid, d, descriptions);
+  return { pid, probes, descriptions };
+}
+
+function decide(pid: number, d: Description, all: Description[]): void {
+  const cls = d.first.cls;
+  const unsupported = (reason: string) => {
+    d.decision = 'unsupported';
+    d.reason = reason;
+  };
+  const inherit = (stdio: number, what: string) => {
+    d.decision = 'inherited';
+    d.stdio = stdio;
+    d.reason = `${what}: inherited, re-attached to the restorer's ${['stdin', 'stdout', 'stderr'][stdio]} at restore`;
+  };
+  const stdio = isStdio(d);
+  switch (cls.kind) {
+    case 'unsupported':
+      return unsupported(cls.reason);
+    case 'socket':
+      if (stdio !== undefined) return inherit(stdio, 'a socket');
+      return unsupported('sockets cannot be checkpointed yet');
+    case 'terminal':
+      if (stdio !== undefined) return inherit(stdio, 'a terminal');
+      return unsupported('terminals other than stdin, stdout and stderr cannot be checkpointed yet');
+    default:
+      break;
+  }
+  if (d.first.info.locks.length > 0) return unsupported(`it holds a file lock (${d.first.info.locks[0]}), which cannot be restored yet`);
+  if (d.flags & O.ASYNC) return unsupported('signal-driven I/O (O_ASYNC) cannot be checkpointed yet');
+
+  if (cls.kind === 'pipe' || cls.kind === 'fifo') {
+    const key = inodeKey(d.first.st);
+    const same = all.filter((o) => inodeKey(o.first.st) === key);
+    const read = same.some((o) => accessMode(o.flags).read);
+    const write = same.some((o) => accessMode(o.flags).write);
+    if (read && write) return;
+    d.halfOutside = true;
+    const what = cls.kind === 'pipe' ? d.first.link : `FIFO ${cls.path}`;
+    if (stdio !== undefined) return inherit(stdio, `a ${cls.kind === 'pipe' ? 'pipe' : 'FIFO'} whose other end is outside the process`);
+    if (cls.kind === 'fifo') {
+      const pending = pipePending(pid, d.fds[0]);
+      if (pending > 0) return unsupported(`${what} holds ${pending} unread bytes and its other end is outside the process`);
+      d.reason = `the other end of ${what} is outside the process; it is reopened by path`;
+      return;
+    }
+    if (otherEndOpen(pid, d.fds[0], read)) {
+      return unsupported(`the other end of ${what} is open outside the process (pipes to other processes cannot be checkpointed yet)`);
+    }
+    d.reason = `its other end was closed everywhere; it is restored as such (${read ? 'no writer left' : 'no reader left'})`;
+    return;
+  }
+  if (cls.kind === 'memfd' || cls.kind === 'ghost') {
+    const stored = Math.min(Number(d.first.st.size), Number(d.first.st.blocks) * 512);
+    if (stored > MAX_STORED_FILE_BYTES) {
+      return unsupported(`its ${stored} bytes of contents exceed the ${MAX_STORED_FILE_BYTES >> 20} MiB that an image stores for a ${cls.kind === 'memfd' ? 'memfd' : 'deleted file'}`);
+    }
+    if (cls.kind === 'ghost' && cls.otherLinks) d.reason = 'deleted while open but it has other hard links; restored as an unlinked copy';
+  }
+}
+
+/** What stasis will make of one description, for `stasis check`. */
+export function describeKind(d: Description): string {
+  const cls = d.first.cls;
+  switch (cls.kind) {
+    case 'regular':
+      return 'file';
+    case 'directory':
+      return 'directory';
+    case 'ghost':
+      return 'deleted file';
+    case 'memfd':
+      return 'memfd';
+    case 'device':
+      return 'device';
+    case 'pipe':
+      return 'pipe';
+    case 'fifo':
+      return 'FIFO';
+    case 'socket':
+      return 'socket';
+    case 'terminal':
+      return 'terminal';
+    default:
+      return 'fd';
+  }
+}
+
+/**
+ * Other processes that hold the pipes, FIFOs, memfds and deleted files the process is to
+ * be restored with: after a restore they would no longer share them. Processes we may not
+ * look into are skipped.
+ */
+export function holdersElsewhere(pid: number, descriptions: Description[]): Map<Description, string[]> {
+  const wanted = new Map<string, Description[]>(); // link text -> descriptions
+  for (const d of descriptions) {
+    const k = d.first.cls.kind;
+    if (d.decision !== 'restore' || !(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost')) continue;
+    const list = wanted.get(d.first.link) ?? [];
+    list.push(d);
+    wanted.set(d.first.link, list);
+  }
+  const found = new Map<Description, string[]>();
+  if (wanted.size === 0) return found;
+  for (const entry of readdirSync('/proc')) {
+    const other = Number(entry);
+    if (!Number.isInteger(other) || other === pid || other === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${other}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${other}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const candidates = wanted.get(link);
+      if (!candidates) continue;
+      let key: string;
+      try {
+        key = inodeKey(statSync(`/proc/${other}/fd/${fd}`, { bigint: true }));
+      } catch {
+        continue;
+      }
+      for (const d of candidates) {
+        if (inodeKey(d.first.st) !== key) continue;
+        let comm = '?';
+        try {
+          comm = readFileSync(`/proc/${other}/comm`, 'utf8').trim();
+        } catch {
+          // gone
+        }
+        const list = found.get(d) ?? [];
+        list.push(`process ${other} (${comm}) fd ${fd}`);
+        found.set(d, list);
+      }
+    }
+  }
+  return found;
+}

@@ -1,0 +1,164 @@
+/**
+ * The FILES note: the fd table of a process as three layers, as the kernel has it (and
+ * as CRIU's images have it):
+ *
+ *   fd number  ->  open file description (flags, position; shared by dup'ed fds)
+ *              ->  the object behind it (a path, or a pipe/FIFO/memfd/deleted file that
+ *                  several descriptions may share and whose contents the image stores)
+ *
+ * Restore creates each object once, each description once, and installs every fd as a
+ * duplicate of its description, so dup'ed fds keep sharing their offset and flags.
+ */
+import type { FileIdentity } from '../file-identity.js';
+
+export const FILES_NOTE_VERSION = 1;
+
+/** One entry of the fd table. */
+export interface FdEntry {
+  fd: number;
+  /** Index of its open file description in FilesState.files. */
+  file: number;
+  /** FD_CLOEXEC (restored with dup3(..., O_CLOEXEC)). */
+  cloexec: boolean;
+}
+
+interface OpenFileCommon {
+  /** Its index in FilesState.files. */
+  id: number;
+  /** f_flags as /proc/PID/fdinfo prints them, without O_CLOEXEC (a per-fd flag). */
+  flags: number;
+  /** File position. */
+  pos: bigint;
+  /** What /proc/PID/fd/N pointed to, for messages and `stasis inspect`. */
+  link: string;
+}
+
+/** A file reopened by path; `identity` is checked at restore (absent for /proc, /sys... files). */
+export interface RegularFile extends OpenFileCommon {
+  kind: 'regular';
+  path: string;
+  identity?: FileIdentity;
+}
+
+export interface DirectoryFile extends OpenFileCommon {
+  kind: 'directory';
+  path: string;
+}
+
+/** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: reopened by the canonical path. */
+export interface DeviceFile extends OpenFileCommon {
+  kind: 'device';
+  path: string;
+  major: number;
+  minor: number;
+}
+
+export interface MemfdFile extends OpenFileCommon {
+  kind: 'memfd';
+  /** Index in FilesState.memfds. */
+  memfd: number;
+}
+
+export interface GhostFile extends OpenFileCommon {
+  kind: 'ghost';
+  /** Index in FilesState.ghosts. */
+  ghost: number;
+}
+
+export interface PipeFile extends OpenFileCommon {
+  kind: 'pipe';
+  /** Index in FilesState.pipes. */
+  pipe: number;
+}
+
+export interface FifoFile extends OpenFileCommon {
+  kind: 'fifo';
+  /** Index in FilesState.fifos. */
+  fifo: number;
+}
+
+/**
+ * A description that leads outside the process (a terminal, a socket, a pipe whose other
+ * end another process holds) on fd 0, 1 or 2: at restore, its fds become duplicates of
+ * the restorer's own fd `stdio`.
+ */
+export interface InheritedFile extends OpenFileCommon {
+  kind: 'inherited';
+  stdio: number;
+}
+
+export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | InheritedFile;
+
+/** File contents stored in the image: only the data ranges (SEEK_DATA/SEEK_HOLE); the rest is holes. */
+export interface StoredContents {
+  size: number;
+  ranges: Array<{ offset: number; data: Buffer }>;
+}
+
+/** An anonymous pipe with at least one end in the process. */
+export interface PipeObject {
+  id: number;
+  /** Inode number at dump time (pipe:[ino]). */
+  ino: string;
+  /** Capacity in bytes (F_GETPIPE_SZ). */
+  capacity: number;
+  /** Bytes that were buffered, unread (copied with tee(2), not consumed). */
+  data: Buffer;
+}
+
+/** A named pipe: reopened by path; `data` is put back only when both ends were in the process. */
+export interface FifoObject {
+  id: number;
+  path: string;
+  capacity: number;
+  data: Buffer;
+}
+
+export interface MemfdObject {
+  id: number;
+  /** The name given to memfd_create (without the '/memfd:' prefix). */
+  name: string;
+  /** F_GET_SEALS (F_SEAL_SEAL alone for a memfd created without MFD_ALLOW_SEALING). */
+  seals: number;
+  /** st_dev as /proc/PID/maps prints it (hex major:minor) and the inode, to find its mappings. */
+  dev: string;
+  ino: string;
+  contents: StoredContents;
+}
+
+/** A file deleted while open: re-created at restore, opened, and unlinked again. */
+export interface GhostObject {
+  id: number;
+  /** Where it was ('/dir/name' without ' (deleted)'). */
+  path: string;
+  /** Permission bits. */
+  mode: number;
+  /** It still had other hard links (it is restored as an unlinked copy all the same). */
+  otherLinks: boolean;
+  dev: string;
+  ino: string;
+  contents: StoredContents;
+}
+
+export interface FilesState {
+  /** Ascending by fd. */
+  fds: FdEntry[];
+  files: OpenFile[];
+  pipes: PipeObject[];
+  fifos: FifoObject[];
+  memfds: MemfdObject[];
+  ghosts: GhostObject[];
+}
+
+/** The fd (at dump time and after restore) through which the memfd or deleted file with this dev/inode can be mapped. */
+export function fdForInode(state: FilesState, dev: string, ino: number | string): number | undefined {
+  const want = String(ino);
+  const memfd = state.memfds.find((m) => m.dev === dev && m.ino === want);
+  const ghost = memfd ? undefined : state.ghosts.find((g) => g.dev === dev && g.ino === want);
+  if (!memfd && !ghost) return undefined;
+  const entry = state.fds.find((e) => {
+    const f = state.files[e.file];
+    return (memfd && f.kind === 'memfd' && f.memfd === memfd.id) || (ghost && f.kind === 'ghost' && f.ghost === ghost.id);
+  });
+  return entry?.fd;
+}

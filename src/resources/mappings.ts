@@ -1,0 +1,287 @@
+/**
+ * The address space of a checkpointed process: every mapping with its protection, kind
+ * and madvise flags, and which pages to write back. The page contents themselves are the
+ * core's PT_LOAD data (segment i is mapping i). Restore empties the stub's address space
+ * except the vDSO, moves the vDSO to its old address (glibc caches pointers into it),
+ * then re-creates each mapping in address order and writes its pages through
+ * /proc/PID/mem.
+ */
+import { openSync, closeSync, readSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { StasisError } from '../errors.js';
+import { type Mapping, readMaps, isAnonymousShared, isFileBacked, mappingName } from '../proc/maps.js';
+import { PAGE_SIZE, type PageRun, anonymousRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
+import { type RemoteTask, SYSCALL, PROT, MAP } from '../ptrace/remote.js';
+import type { MemorySegment } from './memory.js';
+import { identifyFile, type FileIdentity } from './file-identity.js';
+import type { Finding } from './resource.js';
+
+export type MappingKind = 'anonymous' | 'file' | 'shared-anonymous' | 'shared-file' | 'vdso' | 'vvar' | 'vvar_vclock' | 'vsyscall';
+
+export interface MappingState {
+  start: number;
+  end: number;
+  perms: string;
+  offset: number;
+  path: string;
+  kind: MappingKind;
+  /** smaps VmFlags that change behaviour and are set again with madvise(). */
+  advice: string[];
+  growsDown: boolean;
+  /** Page runs stored in this mapping's PT_LOAD (checked against `checksum`). */
+  stored: Array<[number, number]>;
+  /** Page runs written back at restore (for file mappings: only their private copies). */
+  restore: Array<[number, number]>;
+}
+
+export interface MappingsState {
+  mappings: MappingState[];
+  /** Files mapped, for validation at restore. */
+  files: FileIdentity[];
+}
+
+const SPECIAL_KINDS: Record<string, MappingKind> = { '[vdso]': 'vdso', '[vvar]': 'vvar', '[vvar_vclock]': 'vvar_vclock', '[vsyscall]': 'vsyscall' };
+
+export function mappingKind(m: Mapping): MappingKind {
+  const special = SPECIAL_KINDS[m.path];
+  if (special) return special;
+  if (m.perms[3] === 's') return isAnonymousShared(m) ? 'shared-anonymous' : 'shared-file';
+  return isFileBacked(m) ? 'file' : 'anonymous';
+}
+
+/** Mappings a restore cannot re-create faithfully; `stasis dump` refuses them before freezing. */
+export function checkMappings(pid: number): Finding[] {
+  return readMaps(pid).map((m) => {
+    const kind = mappingKind(m);
+    const what = mappingName(m);
+    const unsupported = (reason: string): Finding => ({ kind: 'mapping', what, supported: false, reason, mapping: what });
+    if (m.path.startsWith('/SYSV')) return unsupported('System V shared memory cannot be checkpointed yet');
+    if (kind === 'file' && m.path.endsWith(' (deleted)')) return unsupported('a private mapping of a deleted file cannot be re-created');
+    if (kind === 'shared-file' && m.path.endsWith(' (deleted)') && !m.path.startsWith('/memfd:')) {
+      return unsupported('a shared mapping of a deleted file cannot be re-created');
+    }
+    if (kind === 'shared-file' && m.path.startsWith('/dev/') && m.path !== '/dev/zero') return unsupported('device mappings cannot be checkpointed');
+    return { kind: 'mapping', what, supported: true, reason: kind, mapping: what };
+  });
+}
+
+const ADVICE: Record<string, number> = { dc: 10 /* MADV_DONTFORK */, wf: 18 /* MADV_WIPEONFORK */, dd: 16 /* MADV_DONTDUMP */, hg: 14 /* MADV_HUGEPAGE */, nh: 15 /* MADV_NOHUGEPAGE */ };
+
+/** Describe the mappings of the stopped process `pid`, given the segments planned for its image. */
+export function captureMappings(pid: number, segments: MemorySegment[]): MappingsState {
+  const pagemap = openPagemap(pid);
+  try {
+    const files = new Map<string, FileIdentity>();
+    const mappings = segments.map((segment): MappingState => {
+      const m = segment.mapping;
+      const kind = mappingKind(m);
+      const stored: PageRun[] = segment.copied ? [{ start: m.start, end: m.end }] : segment.runs;
+      let restore: PageRun[] = [];
+      if (kind === 'anonymous' || kind === 'shared-anonymous') restore = stored;
+      else if (kind === 'file') restore = anonymousRuns(pagemap, m.start, m.end);
+      if ((kind === 'file' || kind === 'shared-file') && !files.has(m.path)) files.set(m.path, identifyFile(m.path));
+      return {
+        start: m.start,
+        end: m.end,
+        perms: m.perms,
+        offset: m.offset,
+        path: m.path,
+        kind,
+        advice: [...segment.vmFlags].filter((f) => f in ADVICE),
+        growsDown: segment.vmFlags.has('gd'),
+        stored: stored.map((r) => [r.start, r.end]),
+        restore: restore.map((r) => [r.start, r.end]),
+      };
+    });
+    return { mappings, files: [...files.values()] };
+  } finally {
+    closePagemap(pagemap);
+  }
+}
+
+/** Where the bytes of one mapping are in the image. */
+export interface StoredSegment {
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  checksum: number;
+}
+
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const MREMAP_MAYMOVE = 1;
+const MREMAP_FIXED = 2;
+const COPY_CHUNK = 8 << 20;
+
+function prot(perms: string): number {
+  return (perms[0] === 'r' ? PROT.READ : 0) | (perms[1] === 'w' ? PROT.WRITE : 0) | (perms[2] === 'x' ? PROT.EXEC : 0);
+}
+
+/** A free range of `size` bytes that none of `taken` overlaps, above the lowest mappable address. */
+export function findGap(taken: Array<{ start: number; end: number }>, size: number, from = 0x10000000): number {
+  const sorted = [...taken].sort((a, b) => a.start - b.start);
+  let candidate = from;
+  for (const range of sorted) {
+    if (range.end <= candidate) continue;
+    if (range.start >= candidate + size) break;
+    candidate = Math.ceil(range.end / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
+  }
+  return candidate;
+}
+
+export interface MemoryRestoreOptions {
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Rebuild the address space of `remote`'s process from `state`, reading page contents
+ * from the image file (fd `imageFd`, segments in `segments`, one per mapping).
+ */
+export function restoreMappings(remote: RemoteTask, state: MappingsState, imageFd: number, segments: StoredSegment[], options: MemoryRestoreOptions = {}): void {
+  const pid = remote.pid;
+  const specials = ['[vvar]', '[vvar_vclock]', '[vdso]'];
+  const imageRanges = state.mappings.map((m) => ({ start: m.start, end: m.end }));
+
+  // 1. Scratch memory where nothing of the image will go, then empty the stub's space.
+  let current = readMaps(pid);
+  const scratchAt = findGap([...imageRanges, ...current], 1 << 20);
+  const oldScratch = { start: Number(remote.scratch), end: Number(remote.scratch) + remote.scratchSize };
+  remote.mapScratch(1 << 20, BigInt(scratchAt));
+  for (const m of current) {
+    if (specials.includes(m.path) || m.path === '[vsyscall]') continue;
+    if (m.start >= oldScratch.start && m.end <= oldScratch.end) continue;
+    remote.syscall(SYSCALL.munmap, [m.start, m.end - m.start], `munmap of the stub's ${mappingName(m)}`);
+  }
+  remote.syscall(SYSCALL.munmap, [oldScratch.start, oldScratch.end - oldScratch.start], "munmap of the stub's scratch memory");
+
+  // 2. The vDSO and its data pages to their old addresses, through a free spot so that no
+  // move lands on an area still to be moved. The syscall instruction we use moves with it.
+  current = readMaps(pid);
+  moveVdso(remote, current, state.mappings, imageRanges);
+
+  // 3. Every mapping, in address order, then its pages.
+  const total = state.mappings.reduce((n, m) => n + m.restore.reduce((k, [s, e]) => k + e - s, 0), 0);
+  let done = 0;
+  const chunk = Buffer.allocUnsafe(COPY_CHUNK);
+  const memFd = openSync(`/proc/${pid}/mem`, 'r+');
+  try {
+    state.mappings.forEach((m, i) => {
+      if (m.kind === 'vdso' || m.kind === 'vvar' || m.kind === 'vvar_vclock' || m.kind === 'vsyscall') return;
+      const segment = segments[i];
+      // Anonymous mappings write back exactly what is stored: check the sum while copying.
+      const checkWhileCopying = m.restore === m.stored || JSON.stringify(m.restore) === JSON.stringify(m.stored);
+      if (!checkWhileCopying) verifyChecksum(imageFd, m, segment, chunk);
+      let crc = 0;
+      const writable = m.restore.length > 0 && m.perms[1] !== 'w';
+      createMapping(remote, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms));
+      for (const [start, end] of m.restore) {
+        for (let at = start; at < end; at += COPY_CHUNK) {
+          const length = Math.min(COPY_CHUNK, end - at);
+          const fileOffset = segment.offset + (at - segment.vaddr);
+          const view = chunk.subarray(0, length);
+          readExactly(imageFd, view, fileOffset);
+          if (checkWhileCopying) crc = crc32(view, crc);
+          let written = 0;
+          while (written < length) written += writeSync(memFd, view, written, length - written, at + written);
+          done += length;
+          options.onProgress?.(done, total);
+        }
+      }
+      if (checkWhileCopying && crc !== segment.checksum) throw damaged(m);
+      if (writable) remote.syscall(SYSCALL.mprotect, [m.start, m.end - m.start, prot(m.perms)], `mprotect of ${describe(m)}`);
+      for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
+    });
+  } finally {
+    closeSync(memFd);
+  }
+}
+
+function describe(m: MappingState): string {
+  return `${m.start.toString(16)}-${m.end.toString(16)} ${m.perms}${m.path ? ' ' + m.path : ''}`;
+}
+
+function createMapping(remote: RemoteTask, m: MappingState, protection: number): void {
+  const length = m.end - m.start;
+  const what = `mmap of ${describe(m)}`;
+  if (m.kind === 'anonymous') {
+    const flags = MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED | (m.growsDown ? MAP.GROWSDOWN : 0);
+    remote.syscall(SYSCALL.mmap, [m.start, length, protection, flags, -1, 0], what);
+    return;
+  }
+  if (m.kind === 'shared-anonymous') {
+    remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.ANONYMOUS | MAP.FIXED, -1, 0], what);
+    return;
+  }
+  const shared = m.kind === 'shared-file';
+  remote.resetScratch();
+  const fd = remote.syscall(SYSCALL.open, [remote.putString(m.path), shared && m.perms[1] === 'w' ? O_RDWR : O_RDONLY, 0], `open of ${m.path} to map it`);
+  try {
+    remote.syscall(SYSCALL.mmap, [m.start, length, protection, (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.FIXED, fd, m.offset], what);
+  } finally {
+    remote.syscall(SYSCALL.close, [fd], `close of ${m.path}`);
+  }
+}
+
+function moveVdso(remote: RemoteTask, current: Mapping[], image: MappingState[], imageRanges: Array<{ start: number; end: number }>): void {
+  const order: MappingKind[] = ['vvar', 'vvar_vclock', 'vdso'];
+  const now = new Map(current.filter((m) => SPECIAL_KINDS[m.path]).map((m) => [SPECIAL_KINDS[m.path], m]));
+  const wanted = new Map(image.filter((m) => order.includes(m.kind)).map((m) => [m.kind, m]));
+  for (const kind of order) {
+    const have = now.get(kind);
+    const want = wanted.get(kind);
+    if (!have && !want) continue;
+    if (!have || !want || have.end - have.start !== want.end - want.start) {
+      const size = (r?: { start: number; end: number }) => (r ? `${(r.end - r.start) / PAGE_SIZE} pages` : 'absent');
+      throw new StasisError('UNSUPPORTED', `the [${kind}] area of this kernel (${size(have)}) differs from the image's (${size(want)}): the image was made on a different kernel`, { pid: remote.pid });
+    }
+  }
+  if ([...wanted.values()].every((w) => now.get(w.kind)!.start === w.start)) return;
+
+  const block = [...now.values()];
+  const blockStart = Math.min(...block.map((m) => m.start));
+  const blockSize = Math.max(...block.map((m) => m.end)) - blockStart;
+  const parking = findGap([...imageRanges, ...current], blockSize, 0x100000000);
+  const move = (kind: MappingKind, from: number, to: number) => {
+    const size = now.get(kind)!.end - now.get(kind)!.start;
+    remote.syscall(SYSCALL.mremap, [from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to], `mremap of [${kind}] to 0x${to.toString(16)}`);
+    if (kind === 'vdso') remote.retarget(remote.syscallAt - BigInt(from) + BigInt(to));
+  };
+  for (const kind of order) if (now.has(kind)) move(kind, now.get(kind)!.start, parking + (now.get(kind)!.start - blockStart));
+  for (const kind of order) if (now.has(kind)) move(kind, parking + (now.get(kind)!.start - blockStart), wanted.get(kind)!.start);
+}
+
+function readExactly(fd: number, view: Buffer, position: number): void {
+  let done = 0;
+  while (done < view.length) {
+    const got = readSync(fd, view, done, view.length - done, position + done);
+    if (got === 0) throw new StasisError('BAD_IMAGE', `the image is truncated at offset ${position + done}`);
+    done += got;
+  }
+}
+
+function verifyChecksum(imageFd: number, m: MappingState, segment: StoredSegment, chunk: Buffer): void {
+  let crc = 0;
+  for (const [start, end] of m.stored) {
+    for (let at = start; at < end; at += COPY_CHUNK) {
+      const view = chunk.subarray(0, Math.min(COPY_CHUNK, end - at));
+      readExactly(imageFd, view, segment.offset + (at - segment.vaddr));
+      crc = crc32(view, crc);
+    }
+  }
+  if (crc !== segment.checksum) throw damaged(m);
+}
+
+function damaged(m: MappingState): StasisError {
+  return new StasisError('BAD_IMAGE', `the image is damaged: the contents of mapping ${describe(m)} do not match their checksum`, { mapping: describe(m) });
+}
+
+/** The checksum the writer records for one segment: CRC-32 of its stored runs, in order. */
+export function segmentChecksum(): { update(data: Buffer): void; value(): number } {
+  let crc = 0;
+  return {
+    update: (data: Buffer) => {
+      crc = crc32(data, crc);
+    },
+    value: () => crc,
+  };
+}

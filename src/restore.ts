@@ -1,0 +1,207 @@
+/**
+ * `stasis restore`: bring a checkpointed process back with its PID and TIDs.
+ *
+ *   read and validate the image -> start a stub -> clone3(set_tid = PID, CLONE_PARENT) in
+ *   the stub: the new process is ours, traced, a copy of the stub -> rebuild its address
+ *   space and mm -> restore each resource -> create the other threads (clone3 with their
+ *   TIDs) and give every thread its state -> timers and pending signals last -> release.
+ *
+ * Until the release the process is traced with PTRACE_O_EXITKILL and any failure kills it:
+ * a failed restore leaves nothing behind.
+ */
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { StasisError } from './errors.js';
+import { readCore, type CoreImage } from './image/reader.js';
+import { decodeStasisNote, STASIS_NOTE } from './image/stasis-notes.js';
+import { startStub, type Stub } from './ptrace/stub.js';
+import { Tracee } from './ptrace/tracee.js';
+import { RemoteTask, SYSCALL } from './ptrace/remote.js';
+import { PTRACE_O, getRseqConfiguration, waitTask, WAIT } from './sys/ptrace.js';
+import { Registers } from './sys/regs.js';
+import { kill, SIG } from './sys/process.js';
+import { restoreMappings, type MappingsState, type StoredSegment } from './resources/mappings.js';
+import { restoreThreadState, type ThreadRestartState } from './resources/threads.js';
+import { mmResource, restoreMm, type MmState } from './resources/mm.js';
+import { verifyFiles } from './resources/file-identity.js';
+import { RESOURCES } from './resources/index.js';
+import type { RestoreContext } from './resources/resource.js';
+import { PhaseTimer } from './timing.js';
+import type { Progress } from './image/core-writer.js';
+
+export interface RestoreOptions {
+  /** Restore even when files the image relies on changed (each change becomes a warning). */
+  ignoreChangedFiles?: boolean;
+  onProgress?: Progress;
+}
+
+export interface RestoredProcess {
+  pid: number;
+  threads: number;
+  warnings: string[];
+  totalMs: number;
+  phasesMs: Record<string, number>;
+}
+
+interface ThreadsNote {
+  imageVersion: number;
+  pid: number;
+  threads: ThreadRestartState[];
+}
+
+const CLONE = {
+  VM: 0x100, FS: 0x200, FILES: 0x400, SIGHAND: 0x800, PARENT: 0x8000, THREAD: 0x10000, SYSVSEM: 0x40000,
+} as const;
+const CLONE_ARGS_SIZE = 88;
+const RSEQ_FLAG_UNREGISTER = 1;
+
+function note<T>(image: CoreImage, type: number, version: number, name: string): T {
+  const found = image.stasisNotes.find((n) => n.owner === 'STASIS' && n.type === type);
+  if (!found) throw new StasisError('BAD_IMAGE', `${image.path} has no ${name} note: it is a core file, not a stasis checkpoint`, { path: image.path });
+  return decodeStasisNote<T>(found.data, version, name);
+}
+
+function storedSegments(image: CoreImage): StoredSegment[] {
+  const sums = image.stasisNotes.find((n) => n.type === STASIS_NOTE.CHECKSUMS);
+  if (!sums || sums.data.length !== image.loads.length * 4) throw new StasisError('BAD_IMAGE', `${image.path}: the checksum note is missing or does not match the segments`, { path: image.path });
+  return image.loads.map((load, i) => ({ offset: Number(load.offset), vaddr: Number(load.vaddr), filesz: Number(load.filesz), checksum: sums.data.readUInt32LE(i * 4) }));
+}
+
+/** clone_args (include/uapi/linux/sched.h, CLONE_ARGS_SIZE_VER2 = 88). */
+function cloneArgs(flags: number, exitSignal: number, setTidAddress: bigint): Buffer {
+  const args = Buffer.alloc(CLONE_ARGS_SIZE);
+  args.writeBigUInt64LE(BigInt(flags), 0);
+  args.writeBigUInt64LE(BigInt(exitSignal), 32);
+  args.writeBigUInt64LE(setTidAddress, 64);
+  args.writeBigUInt64LE(1n, 72);
+  return args;
+}
+
+/** clone3 with set_tid in `remote`'s task; returns the new task, auto-attached and stopped. */
+function cloneWithTid(remote: RemoteTask, pid: number, tid: number, flags: number, exitSignal: number, what: string): Tracee {
+  remote.resetScratch();
+  const setTid = Buffer.alloc(4);
+  setTid.writeInt32LE(tid, 0);
+  const args = cloneArgs(flags, exitSignal, remote.put(setTid));
+  const result = remote.syscallRaw(SYSCALL.clone3, [remote.put(args), CLONE_ARGS_SIZE]);
+  if (result.value < 0n) {
+    const errno = Number(-result.value);
+    if (errno === 17) throw new StasisError('UNSUPPORTED', `${what}: ${tid} is in use by another process; it must be free to restore with the same ids`, { pid, tid });
+    throw new StasisError('INJECTION_FAILED', `${what}: clone3 with set_tid ${tid} failed (errno ${errno})`, { pid, tid });
+  }
+  const created = new Tracee(pid, tid);
+  if (!created.waitForStop()) throw new StasisError('INJECTION_FAILED', `${what}: task ${tid} exited at once`, { pid, tid });
+  return created;
+}
+
+export function restoreProcess(imagePath: string, options: RestoreOptions = {}): RestoredProcess {
+  const started = process.hrtime.bigint();
+  const timer = new PhaseTimer();
+  const path = resolve(imagePath);
+  const image = readCore(path);
+  const threadsNote = note<ThreadsNote>(image, STASIS_NOTE.THREADS, 1, 'threads');
+  const mappings = note<MappingsState>(image, STASIS_NOTE.MEMORY, 1, 'memory');
+  const mm = note<MmState>(image, mmResource.noteType, mmResource.version, 'process');
+  const resources = RESOURCES.map((r) => ({ resource: r, state: note<unknown>(image, r.noteType, r.version, r.name) }));
+  const segments = storedSegments(image);
+  const pid = threadsNote.pid;
+  const warnings = verifyFiles(mm.exe ? [mm.exe, ...mappings.files] : mappings.files, options.ignoreChangedFiles ?? false);
+  if (existsSync(`/proc/${pid}`)) {
+    throw new StasisError('UNSUPPORTED', `pid ${pid} is in use by another process; the image can only be restored with its own pid`, { pid });
+  }
+  timer.mark('read');
+
+  let stub: Stub | null = startStub();
+  const tasks: RemoteTask[] = [];
+  let main: Tracee | null = null;
+  const imageFd = openSync(path, 'r');
+  try {
+    // The new process: a fork of the stub with the old PID, child of this process (CLONE_PARENT).
+    stub.frozen.leader.setOptions(PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL);
+    main = cloneWithTid(stub.remote, pid, pid, CLONE.PARENT, SIG.SIGCHLD, `creating process ${pid}`);
+    const mainState = threadsNote.threads[0];
+    const remote = new RemoteTask(main, stub.remote.syscallAt, new Registers(Buffer.from(mainState.regs)), true);
+    remote.shareScratch(stub.remote);
+    tasks.push(remote);
+    stub.destroy();
+    stub = null;
+    timer.mark('stub');
+
+    // The stub's rseq registration would make the kernel write into memory about to vanish.
+    const rseq = getRseqConfiguration(pid);
+    if (rseq.pointer !== 0n) remote.syscall(SYSCALL.rseq, [rseq.pointer, rseq.size, RSEQ_FLAG_UNREGISTER, rseq.signature], "unregistering the stub's rseq");
+
+    restoreMappings(remote, mappings, imageFd, segments, { onProgress: options.onProgress });
+    timer.mark('memory');
+    const ctx: RestoreContext = { pid, remote, imagePath: path, ignoreChangedFiles: options.ignoreChangedFiles ?? false, warnings };
+    warnings.push(...restoreMm(ctx, mm));
+    for (const { resource, state } of resources) {
+      try {
+        resource.restore(ctx, state);
+      } catch (err) {
+        if (err instanceof StasisError) throw new StasisError(err.code, `restoring ${resource.name}: ${err.message}`, { pid, fd: err.fd, path: err.path, cause: err });
+        throw err;
+      }
+    }
+    timer.mark('resources');
+
+    for (const state of threadsNote.threads.slice(1)) {
+      const flags = CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM;
+      const thread = cloneWithTid(remote, pid, state.tid, flags, 0, `creating thread ${state.tid}`);
+      const task = new RemoteTask(thread, remote.syscallAt, new Registers(Buffer.from(state.regs)), true);
+      task.shareScratch(remote);
+      tasks.push(task);
+    }
+    threadsNote.threads.forEach((state, i) => restoreThreadState(tasks[i], state));
+    for (const state of threadsNote.threads) {
+      if (!state.heldSignal) continue;
+      remote.resetScratch();
+      remote.syscall(SYSCALL.rt_tgsigqueueinfo, [pid, state.tid, state.heldSignal.signo, remote.put(state.heldSignal.siginfo)], `re-queueing signal ${state.heldSignal.signo} for thread ${state.tid}`);
+    }
+    timer.mark('threads');
+
+    remote.unmapScratch();
+    for (const task of tasks) {
+      task.restoreRegisters();
+      task.close();
+    }
+    for (const task of tasks) task.thread.detach();
+    timer.mark('release');
+    return { pid, threads: tasks.length, warnings, totalMs: Number(process.hrtime.bigint() - started) / 1e6, phasesMs: timer.phases };
+  } catch (err) {
+    for (const task of tasks) {
+      try {
+        task.close();
+      } catch {
+        // already closed
+      }
+    }
+    if (main) {
+      // Half-built: kill it (it is traced with EXITKILL, but we are still alive) and reap it.
+      try {
+        kill(pid, SIG.SIGKILL);
+      } catch {
+        // already gone
+      }
+      for (const task of tasks.slice(1)) {
+        try {
+          waitTask(task.thread.tid, WAIT.ALL);
+        } catch {
+          // collected
+        }
+      }
+      try {
+        while (true) {
+          const status = waitTask(pid, WAIT.ALL);
+          if (!status || status.kind === 'exited' || status.kind === 'killed') break;
+        }
+      } catch {
+        // collected
+      }
+    }
+    throw err;
+  } finally {
+    closeSync(imageFd);
+    stub?.destroy();
+  }
+}

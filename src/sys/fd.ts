@@ -1,0 +1,137 @@
+/**
+ * File descriptor calls the files resource makes in this process (the dumper/restorer),
+ * typed and errno-checked: pipe2, tee, kcmp, fcntl, lseek with SEEK_DATA/SEEK_HOLE,
+ * ioctl(FIONREAD) and poll. Node's fs covers open/read/write/close/stat/readlink.
+ */
+import { libc, check, lastErrno } from './libc.js';
+import { errnoError, SysError } from './errno.js';
+
+const pipe2Raw = libc.func('int pipe2(_Out_ int *fds, int flags)');
+const teeRaw = libc.func('long tee(int fd_in, int fd_out, size_t len, unsigned int flags)');
+const fcntlRaw = libc.func('int fcntl(int fd, int cmd, long arg)');
+const lseekRaw = libc.func('long lseek(int fd, long offset, int whence)');
+const ioctlIntRaw = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
+const pollRaw = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+const syscallRaw = libc.func('long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6)');
+
+/** open(2) flags on x86_64 (include/uapi/asm-generic/fcntl.h), in octal as /proc/PID/fdinfo prints them. */
+export const O = {
+  RDONLY: 0o0,
+  WRONLY: 0o1,
+  RDWR: 0o2,
+  ACCMODE: 0o3,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOCTTY: 0o400,
+  TRUNC: 0o1000,
+  APPEND: 0o2000,
+  NONBLOCK: 0o4000,
+  DSYNC: 0o10000,
+  ASYNC: 0o20000,
+  DIRECT: 0o40000,
+  LARGEFILE: 0o100000,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  NOATIME: 0o1000000,
+  CLOEXEC: 0o2000000,
+  SYNC: 0o4010000,
+  PATH: 0o10000000,
+  TMPFILE: 0o20200000,
+} as const;
+
+export const F = {
+  DUPFD: 0,
+  GETFD: 1,
+  SETFD: 2,
+  GETFL: 3,
+  SETFL: 4,
+  DUPFD_CLOEXEC: 1030,
+  SETPIPE_SZ: 1031,
+  GETPIPE_SZ: 1032,
+  ADD_SEALS: 1033,
+  GET_SEALS: 1034,
+} as const;
+
+export const SEAL = { SEAL: 0x1, SHRINK: 0x2, GROW: 0x4, WRITE: 0x8, FUTURE_WRITE: 0x10, EXEC: 0x20 } as const;
+
+export const SEEK = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const;
+
+export const SPLICE_F_NONBLOCK = 0x02;
+
+export const POLL = { IN: 0x1, PRI: 0x2, OUT: 0x4, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
+
+const FIONREAD = 0x541b;
+const SYS_kcmp = 312;
+const KCMP_FILE = 0;
+const ENXIO = 6;
+
+/** pipe2(2): [read end, write end]. */
+export function pipe2(flags = O.CLOEXEC): [number, number] {
+  const fds = [0, 0];
+  check(pipe2Raw(fds, flags), 'pipe2');
+  return [fds[0], fds[1]];
+}
+
+/** tee(2): duplicates up to `length` bytes from one pipe into another without consuming them. */
+export function tee(fdIn: number, fdOut: number, length: number, flags = SPLICE_F_NONBLOCK): number {
+  return check(teeRaw(fdIn, fdOut, length, flags), 'tee');
+}
+
+export function fcntl(fd: number, cmd: number, arg: number = 0): number {
+  return check(fcntlRaw(fd, cmd, arg), `fcntl(${cmd})`);
+}
+
+export function lseek(fd: number, offset: bigint | number, whence: number): bigint {
+  const r = BigInt(lseekRaw(fd, BigInt(offset), whence));
+  if (r === -1n) throw errnoError(lastErrno(), `lseek(whence ${whence})`);
+  return r;
+}
+
+/**
+ * The data ranges of a file, [start, end) pairs, from SEEK_DATA/SEEK_HOLE (a file system
+ * without them reports the whole file as data).
+ */
+export function dataRanges(fd: number, size: bigint): Array<[bigint, bigint]> {
+  const out: Array<[bigint, bigint]> = [];
+  let at = 0n;
+  while (at < size) {
+    let start: bigint;
+    try {
+      start = lseek(fd, at, SEEK.DATA);
+    } catch (err) {
+      if (err instanceof SysError && err.errno === ENXIO) break; // only a hole remains
+      throw err;
+    }
+    if (start >= size) break;
+    const end = lseek(fd, start, SEEK.HOLE);
+    out.push([start, end < size ? end : size]);
+    at = end;
+  }
+  return out;
+}
+
+/** Bytes waiting to be read in a pipe (ioctl FIONREAD). */
+export function bytesPending(fd: number): number {
+  const value = [0];
+  check(ioctlIntRaw(fd, FIONREAD, value), 'ioctl(FIONREAD)');
+  return value[0];
+}
+
+/** poll(2) one fd without waiting; returns revents. */
+export function pollNow(fd: number, events: number): number {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(events, 4);
+  check(pollRaw(pfd, 1, 0), 'poll');
+  return pfd.readInt16LE(6);
+}
+
+/**
+ * kcmp(KCMP_FILE): whether fd1 of pid1 and fd2 of pid2 are the same open file description.
+ * Throws a SysError (ENOSYS without CONFIG_KCMP, EPERM without ptrace access).
+ */
+export function sameOpenFile(pid1: number, fd1: number, pid2: number, fd2: number): boolean {
+  const r = Number(syscallRaw(SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2, 0));
+  if (r === -1) throw errnoError(lastErrno(), 'kcmp(KCMP_FILE)', { pid: pid1 });
+  return r === 0;
+}
