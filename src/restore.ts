@@ -9,7 +9,7 @@
  * Until the release the process is traced with PTRACE_O_EXITKILL and any failure kills it:
  * a failed restore leaves nothing behind.
  */
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { StasisError } from './errors.js';
 import { readCore, type CoreImage } from './image/reader.js';
@@ -33,6 +33,8 @@ export interface RestoreOptions {
   /** Restore even when files the image relies on changed (each change becomes a warning). */
   ignoreChangedFiles?: boolean;
   onProgress?: Progress;
+  /** Called with the fully rebuilt, still stopped process just before it is released (tests, debugging). */
+  beforeRelease?: (pid: number) => void;
 }
 
 export interface RestoredProcess {
@@ -94,6 +96,25 @@ function cloneWithTid(remote: RemoteTask, pid: number, tid: number, flags: numbe
   return created;
 }
 
+/**
+ * A process just killed by `stasis dump` stays a zombie until its parent reaps it, which
+ * a shell does within moments: give that a little time before calling the PID taken.
+ */
+function waitUntilPidFree(pid: number, timeoutMs = 2000): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!existsSync(`/proc/${pid}`)) return true;
+    let zombie = false;
+    try {
+      zombie = /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    } catch {
+      continue; // it went away while we looked
+    }
+    if (!zombie || Date.now() > deadline) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
 export function restoreProcess(imagePath: string, options: RestoreOptions = {}): RestoredProcess {
   const started = process.hrtime.bigint();
   const timer = new PhaseTimer();
@@ -106,7 +127,7 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
   const segments = storedSegments(image);
   const pid = threadsNote.pid;
   const warnings = verifyFiles(mm.exe ? [mm.exe, ...mappings.files] : mappings.files, options.ignoreChangedFiles ?? false);
-  if (existsSync(`/proc/${pid}`)) {
+  if (!waitUntilPidFree(pid)) {
     throw new StasisError('UNSUPPORTED', `pid ${pid} is in use by another process; the image can only be restored with its own pid`, { pid });
   }
   timer.mark('read');
@@ -118,7 +139,8 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
   try {
     // The new process: a fork of the stub with the old PID, child of this process (CLONE_PARENT).
     stub.frozen.leader.setOptions(PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACEFORK | PTRACE_O.TRACECLONE | PTRACE_O.EXITKILL);
-    main = cloneWithTid(stub.remote, pid, pid, CLONE.PARENT, SIG.SIGCHLD, `creating process ${pid}`);
+    // clone3 wants exit_signal 0 with CLONE_PARENT: the child inherits the stub's (SIGCHLD).
+    main = cloneWithTid(stub.remote, pid, pid, CLONE.PARENT, 0, `creating process ${pid}`);
     const mainState = threadsNote.threads[0];
     const remote = new RemoteTask(main, stub.remote.syscallAt, new Registers(Buffer.from(mainState.regs)), true);
     remote.shareScratch(stub.remote);
@@ -165,6 +187,7 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       task.restoreRegisters();
       task.close();
     }
+    options.beforeRelease?.(pid);
     for (const task of tasks) task.thread.detach();
     timer.mark('release');
     return { pid, threads: tasks.length, warnings, totalMs: Number(process.hrtime.bigint() - started) / 1e6, phasesMs: timer.phases };

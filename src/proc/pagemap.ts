@@ -13,7 +13,7 @@ const FILE_OR_SHARED = 0x20000000;
 /** Any page that exists: present or swapped out. */
 const isResident = (high: number) => (high & (PRESENT | SWAPPED)) !== 0;
 /** A private anonymous page, including copy-on-write copies inside file mappings. */
-const isAnonymous = (high: number) => (high & SWAPPED) !== 0 || (high & (PRESENT | FILE_OR_SHARED)) === PRESENT;
+const isAnonymous = (high: number) => (high & SWAPPED) !== 0 || ((high & PRESENT) !== 0 && (high & FILE_OR_SHARED) === 0);
 
 export interface PageRun {
   start: number;

@@ -224,7 +224,7 @@ function createMapping(remote: RemoteTask, m: MappingState, protection: number):
 
 function moveVdso(remote: RemoteTask, current: Mapping[], image: MappingState[], imageRanges: Array<{ start: number; end: number }>): void {
   const order: MappingKind[] = ['vvar', 'vvar_vclock', 'vdso'];
-  const now = new Map(current.filter((m) => SPECIAL_KINDS[m.path]).map((m) => [SPECIAL_KINDS[m.path], m]));
+  const now = new Map(current.filter((m) => order.includes(SPECIAL_KINDS[m.path])).map((m) => [SPECIAL_KINDS[m.path], m]));
   const wanted = new Map(image.filter((m) => order.includes(m.kind)).map((m) => [m.kind, m]));
   for (const kind of order) {
     const have = now.get(kind);
