@@ -10,6 +10,7 @@ const commands: Record<string, Command> = {
   core: { summary: 'write a live core dump of a running process (it keeps running)', load: () => import('./core.js') },
   dump: { summary: 'checkpoint a process into an image (killed afterwards unless --leave-running)', load: () => import('./dump.js') },
   restore: { summary: 'restart a process from an image, with the same PID and threads', load: () => import('./restore.js') },
+  check: { summary: 'what this kernel supports; for a PID, whether each resource it holds can be checkpointed', load: () => import('./check.js') },
   inspect: { summary: 'show the threads, mappings and notes of a core image', load: () => import('./inspect.js') },
   demo: { summary: 'a self-contained demonstration on a bundled workload', load: () => import('./demo.js') },
 };
