@@ -1,0 +1,246 @@
+/**
+ * `stasis run`: a program under a supervisor that checkpoints it
+ *   - when the program asks, by stopping itself (kill(getpid(), SIGSTOP)): the supervisor,
+ *     its parent, sees the stop (waitpid WUNTRACED), checkpoints it while it is stopped and
+ *     continues it, so to the program kill() returns once the image is on disk;
+ *   - every N seconds (--every), and on request (SIGUSR2 to the supervisor, which is what
+ *     `stasis checkpoint DIR` sends).
+ * Images go to DIR with a manifest written atomically; --keep N keeps the newest N. A
+ * failed checkpoint leaves the older images and the program as they were.
+ * `resumeSupervised(DIR)` restores the newest good image and supervises it again.
+ *
+ * The ptrace work runs in a worker thread; while it does, this thread does not call
+ * waitpid, which would otherwise collect the tracee's ptrace stops (a thread's wait sees
+ * the tracees of every thread in its group).
+ */
+import { mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnProcess } from './sys/spawn.js';
+import { waitTask, WAIT } from './sys/ptrace.js';
+import { kill, SIG } from './sys/process.js';
+import { StasisError } from './errors.js';
+import { runInWorker } from './worker-client.js';
+import { forwardSignals } from './foreground.js';
+import type { CheckpointResult } from './dump.js';
+import type { RestoredProcess } from './restore.js';
+
+export type Trigger = 'self-stop' | 'periodic' | 'request';
+
+export interface CheckpointEntry {
+  seq: number;
+  file: string;
+  time: string;
+  bytes: number;
+  trigger: Trigger;
+  pid: number;
+  /** 'recorded': the image carries a checksum per segment, verified at restore; 'damaged': a restore refused it. */
+  checksums: 'recorded' | 'damaged';
+}
+
+export interface Manifest {
+  version: 1;
+  command: string[];
+  every: number | null;
+  keep: number | null;
+  checkpoints: CheckpointEntry[];
+}
+
+export interface SuperviseOptions {
+  dir: string;
+  /** Seconds between periodic checkpoints. */
+  every?: number;
+  /** How many images to keep (newest first). */
+  keep?: number;
+  /** Forward SIGINT, SIGTERM, ... received by this process to the program (the CLI does). */
+  forwardSignals?: boolean;
+  /** Told about each checkpoint (or its failure). */
+  onCheckpoint?: (entry: CheckpointEntry | null, error?: Error) => void;
+}
+
+export interface Supervisor {
+  pid: number;
+  dir: string;
+  /** Resolves with the program's exit status (128 + N if killed by signal N). */
+  exited: Promise<number>;
+  /** Take a checkpoint now (the program keeps running). */
+  checkpointNow(): Promise<CheckpointEntry>;
+}
+
+const MANIFEST = 'manifest.json';
+const SUPERVISOR_PID = 'supervisor.pid';
+
+export function readManifest(dir: string): Manifest {
+  try {
+    return JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as Manifest;
+  } catch (err) {
+    throw new StasisError('BAD_IMAGE', `${dir} has no readable ${MANIFEST}: not a stasis run directory`, { path: dir, cause: err });
+  }
+}
+
+function writeManifest(dir: string, manifest: Manifest): void {
+  const tmp = join(dir, `.${MANIFEST}.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  renameSync(tmp, join(dir, MANIFEST));
+}
+
+class Supervision implements Supervisor {
+  readonly pid: number;
+  readonly dir: string;
+  readonly exited: Promise<number>;
+  private manifest: Manifest;
+  private readonly options: SuperviseOptions;
+  private busy: Promise<unknown> | null = null;
+  private done = false;
+
+  constructor(pid: number, dir: string, manifest: Manifest, options: SuperviseOptions) {
+    this.pid = pid;
+    this.dir = dir;
+    this.manifest = manifest;
+    this.options = options;
+    writeFileSync(join(dir, SUPERVISOR_PID), `${process.pid}\n`);
+    this.exited = this.watch();
+  }
+
+  checkpointNow(): Promise<CheckpointEntry> {
+    return this.exclusive(() => this.takeCheckpoint('request'));
+  }
+
+  /** One checkpoint at a time, and no waitpid while one runs. */
+  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    while (this.busy) await this.busy.catch(() => undefined);
+    const running = work();
+    this.busy = running;
+    try {
+      return await running;
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  private async takeCheckpoint(trigger: Trigger): Promise<CheckpointEntry> {
+    const seq = (this.manifest.checkpoints.at(-1)?.seq ?? 0) + 1;
+    const file = `checkpoint-${String(seq).padStart(6, '0')}.img`;
+    try {
+      const result = await runInWorker<CheckpointResult, { output: string; leaveRunning: boolean }>('checkpoint', this.pid, { output: join(this.dir, file), leaveRunning: true });
+      const entry: CheckpointEntry = { seq, file, time: new Date().toISOString(), bytes: result.bytes, trigger, pid: this.pid, checksums: 'recorded' };
+      const kept = [...this.manifest.checkpoints, entry];
+      const keep = this.manifest.keep;
+      const dropped = keep && kept.length > keep ? kept.splice(0, kept.length - keep) : [];
+      this.manifest = { ...this.manifest, checkpoints: kept };
+      writeManifest(this.dir, this.manifest);
+      for (const old of dropped) {
+        try {
+          unlinkSync(join(this.dir, old.file));
+        } catch {
+          // already gone
+        }
+      }
+      this.options.onCheckpoint?.(entry);
+      return entry;
+    } catch (err) {
+      this.options.onCheckpoint?.(null, err as Error);
+      throw err;
+    }
+  }
+
+  private async watch(): Promise<number> {
+    const stopForwarding = this.options.forwardSignals ? forwardSignals(this.pid) : () => {};
+    const onRequest = () => void this.checkpointNow().catch(() => undefined);
+    process.on('SIGUSR2', onRequest);
+    const timer = this.options.every ? setInterval(() => void this.exclusive(() => this.takeCheckpoint('periodic')).catch(() => undefined), this.options.every * 1000) : null;
+    try {
+      for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+        if (this.busy) {
+          await this.busy.catch(() => undefined);
+          continue;
+        }
+        const status = waitTask(this.pid, WAIT.NOHANG | WAIT.UNTRACED | WAIT.CONTINUED);
+        if (status?.kind === 'exited') return status.code;
+        if (status?.kind === 'killed') return 128 + status.signal;
+        if (status?.kind === 'stopped' && status.signal === SIG.SIGSTOP) {
+          // The program asked for a checkpoint: take it while it is stopped, then continue it.
+          await this.exclusive(() => this.takeCheckpoint('self-stop')).catch(() => undefined);
+          kill(this.pid, SIG.SIGCONT);
+          delay = 1;
+          continue;
+        }
+        if (status) delay = 1;
+        await sleep(delay);
+      }
+    } finally {
+      this.done = true;
+      if (timer) clearInterval(timer);
+      process.off('SIGUSR2', onRequest);
+      stopForwarding();
+      try {
+        unlinkSync(join(this.dir, SUPERVISOR_PID));
+      } catch {
+        // removed already
+      }
+    }
+  }
+}
+
+/** Start `command` (argv) as our child and supervise it. */
+export function supervise(command: string[], options: SuperviseOptions): Supervisor {
+  if (command.length === 0) throw new StasisError('USAGE', 'stasis run needs a command after --');
+  const dir = resolve(options.dir);
+  mkdirSync(dir, { recursive: true });
+  const manifest: Manifest = { version: 1, command, every: options.every ?? null, keep: options.keep ?? null, checkpoints: [] };
+  writeManifest(dir, manifest);
+  let pid: number;
+  try {
+    pid = spawnProcess(command[0], command.slice(1));
+  } catch (err) {
+    throw new StasisError('NO_SUCH_PROCESS', `cannot start ${command[0]}: ${(err as Error).message}`, { path: command[0], cause: err });
+  }
+  return new Supervision(pid, dir, manifest, options);
+}
+
+/**
+ * Restore the newest image in `dir` that restores (a damaged one is reported through
+ * `onSkip`, marked in the manifest, and the next older one is tried) and supervise it.
+ */
+export async function resumeSupervised(dir: string, options: Omit<SuperviseOptions, 'dir'> & { onSkip?: (entry: CheckpointEntry, error: Error) => void } = {}): Promise<Supervisor> {
+  const path = resolve(dir);
+  const manifest = readManifest(path);
+  const candidates = [...manifest.checkpoints].reverse().filter((c) => c.checksums !== 'damaged' && existsSync(join(path, c.file)));
+  for (const entry of candidates) {
+    try {
+      const restored = await runInWorker<RestoredProcess>('restore', join(path, entry.file), {});
+      return new Supervision(restored.pid, path, manifest, { every: options.every ?? manifest.every ?? undefined, keep: options.keep ?? manifest.keep ?? undefined, ...options, dir: path });
+    } catch (err) {
+      if (!(err instanceof StasisError) || err.code !== 'BAD_IMAGE') throw err;
+      options.onSkip?.(entry, err);
+      entry.checksums = 'damaged';
+      writeManifest(path, manifest);
+    }
+  }
+  throw new StasisError('BAD_IMAGE', `no restorable checkpoint in ${path} (${manifest.checkpoints.length} recorded)`, { path });
+}
+
+/** `stasis checkpoint DIR`: ask the supervisor of DIR for a checkpoint and wait for it. */
+export async function requestCheckpoint(dir: string, timeoutMs = 60_000): Promise<CheckpointEntry> {
+  const path = resolve(dir);
+  let supervisor: number;
+  try {
+    supervisor = Number(readFileSync(join(path, SUPERVISOR_PID), 'utf8').trim());
+  } catch {
+    throw new StasisError('NO_SUCH_PROCESS', `no supervisor is running for ${path} (no ${SUPERVISOR_PID})`, { path });
+  }
+  const before = readManifest(path).checkpoints.at(-1)?.seq ?? 0;
+  try {
+    kill(supervisor, SIG.SIGUSR2);
+  } catch {
+    throw new StasisError('NO_SUCH_PROCESS', `the supervisor of ${path} (pid ${supervisor}) is not running`, { pid: supervisor, path });
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await sleep(20);
+    const last = readManifest(path).checkpoints.at(-1);
+    if (last && last.seq > before) return last;
+  }
+  throw new StasisError('OUTPUT_FAILED', `the supervisor of ${path} took no checkpoint within ${timeoutMs / 1000} s (see its error output)`, { path });
+}
+
