@@ -12,10 +12,10 @@ import { SysError, ESRCH } from './sys/errno.js';
 import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
 import { findSyscallInstruction } from './ptrace/inject.js';
 import { takeSnapshot, killSnapshot, reapSnapshotZombie, type Snapshot } from './ptrace/snapshot.js';
-import { readMaps, type Mapping } from './proc/maps.js';
+import { readMaps, readSmaps, type Mapping } from './proc/maps.js';
 import { captureThreads, describeThreads, type ThreadState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
-import { copyWhatSnapshotMisses, planSegments } from './resources/memory.js';
+import { mappingsSnapshotMisses, copyFromTarget, layoutAtFork, planSegments } from './resources/memory.js';
 import { buildCoreNotes } from './image/core-notes.js';
 import { writeCore, type Progress } from './image/core-writer.js';
 
@@ -52,6 +52,7 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
   checkOutputDirectory(output);
   const info = captureProcessInfo(pid);
   const syscallAt = useSnapshot ? findSyscallInstruction(pid) : 0n;
+  const missed = useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [];
 
   let frozen: FrozenProcess | null = null;
   let snapshot: Snapshot | null = null;
@@ -64,15 +65,18 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
     let copied = new Map<number, Buffer>();
     try {
       threads = captureThreads(frozen);
-      maps = readMaps(pid);
-      timer.mark('capture');
       if (useSnapshot) {
+        timer.mark('capture');
         const regs = new Map(threads.map((t) => [t.tid, t.regs]));
         snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);
-        copied = copyWhatSnapshotMisses(pid, maps, readMaps(snapshot.childPid));
+        copied = copyFromTarget(pid, missed);
         timer.mark('snapshot');
         frozen.release();
         timer.mark('release');
+        maps = layoutAtFork(readMaps(snapshot.childPid), missed.filter((m) => m.vmFlags.has('dc')));
+      } else {
+        maps = readMaps(pid);
+        timer.mark('capture');
       }
     } catch (err) {
       throw exitedOr(pid, err);

@@ -112,6 +112,7 @@ export function freeze(pid: number): FrozenProcess {
   let frozenAt = 0n;
   try {
     let fresh = seizeNew();
+    fresh[0]?.warmUp();
     frozenAt = process.hrtime.bigint();
     while (fresh.length > 0) {
       stop(fresh);

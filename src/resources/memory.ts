@@ -42,22 +42,34 @@ export function segmentFlags(perms: string): number {
 }
 
 /**
- * Mappings a fork()ed snapshot does not hold faithfully: MADV_DONTFORK ones are absent
- * from the child (found as missing from its maps), shared ones keep changing. Their
- * contents are read from the target itself while it is still stopped.
+ * Mappings a fork()ed snapshot does not hold faithfully: MADV_DONTFORK ones ('dc') are
+ * absent from the child, shared ones keep changing. Chosen from smaps read before the
+ * freeze (reading it walks every page table: too slow for the pause).
  */
-export function copyWhatSnapshotMisses(targetPid: number, targetMaps: Mapping[], childMaps: Mapping[]): Map<number, Buffer> {
-  const inChild = new Set(childMaps.map((m) => `${m.start}-${m.end}`));
+export function mappingsSnapshotMisses(smaps: SmapsEntry[]): SmapsEntry[] {
+  return smaps.filter((m) => !isUnreadableSpecial(m) && (isAnonymousShared(m) || m.vmFlags.has('dc')));
+}
+
+/** Copy `mappings` from the stopped target (those the snapshot cannot provide). */
+export function copyFromTarget(targetPid: number, mappings: Mapping[]): Map<number, Buffer> {
   const copies = new Map<number, Buffer>();
-  const wanted = targetMaps.filter((m) => isAnonymousShared(m) || (!inChild.has(`${m.start}-${m.end}`) && !isUnreadableSpecial(m)));
-  if (wanted.length === 0) return copies;
+  if (mappings.length === 0) return copies;
   const fd = openSync(`/proc/${targetPid}/mem`, 'r');
   try {
-    for (const m of wanted) copies.set(m.start, readRange(fd, m.start, m.end - m.start));
+    for (const m of mappings) copies.set(m.start, readRange(fd, m.start, m.end - m.start));
   } finally {
     closeSync(fd);
   }
   return copies;
+}
+
+/**
+ * The target's layout at the fork, from the snapshot child's maps (taken after the
+ * release) plus the MADV_DONTFORK mappings the child lacks.
+ */
+export function layoutAtFork(childMaps: Mapping[], dontFork: Mapping[]): Mapping[] {
+  const inChild = new Set(childMaps.map((m) => m.start));
+  return [...childMaps, ...dontFork.filter((m) => !inChild.has(m.start))].sort((a, b) => a.start - b.start);
 }
 
 /** Reads [start, start+length); pages that cannot be read (EIO: beyond a truncated file) stay zero. */
