@@ -15,14 +15,18 @@ import { spawnProcess } from '../sys/spawn.js';
 import { kill, SIG } from '../sys/process.js';
 import { waitTask } from '../sys/ptrace.js';
 import { coreDump } from '../core.js';
+import { checkpoint } from '../dump.js';
+import { restoreProcess } from '../restore.js';
 import { formatBytes } from './format.js';
 
 export const help = `usage: stasis demo [--keep]
 
 Builds a small multi-threaded C workload (demo/counter.c, with gcc), starts it,
 takes a live core dump of it with 'stasis core' while it keeps counting, shows
-gdb's backtraces of all threads from the core, and asks the workload how long
-it was paused. Everything it starts is stopped and removed at the end.
+gdb's backtraces of all threads from the core and the pause the workload saw;
+then checkpoints it ('stasis dump', which kills it), restores it with the same
+PID and shows it counting on from where it was. Everything it starts is stopped
+and removed at the end.
 
   --keep   keep the temporary directory with the workload and its core`;
 
@@ -38,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'stasis-demo-'));
   const exe = join(dir, 'counter');
   let pid = 0;
+  let restoredPid = 0;
   try {
     say('building the workload (demo/counter.c) with gcc');
     compileC(join(repoRoot, 'demo', 'counter.c'), exe);
@@ -59,17 +64,41 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(
       gdb
         .split('\n')
-        .filter((line) => /^(Thread |#)/.test(line))
+        .filter((line, i, all) => /^(Thread |#)/.test(line) && all.slice(0, i + 1).some((l) => l.startsWith('Thread ')))
         .map((line) => '    ' + line)
         .join('\n') + '\n',
     );
     say('the workload kept running through the dump; it only noticed the pause above.');
-    say(`try it on any process you own: npx stasis core PID, then gdb PROGRAM core.PID`);
+
+    const image = join(dir, 'counter.img');
+    say(`checkpointing process ${pid} into ${image}; stasis dump kills it once the image is on disk`);
+    const dumped = checkpoint(pid, { output: image });
+    say(`image written: ${formatBytes(dumped.storedBytes)} of memory, ${dumped.threads} threads; process ${pid} is gone:`);
+    await sleep(1000);
+    say(`(one second of silence: nothing is counting)`);
+    say(`restoring it from the image, with the same PID ${pid} and thread ids`);
+    const restored = restoreProcess(image);
+    restoredPid = restored.pid;
+    await sleep(1200);
+    say(`process ${restored.pid} is back (its ${restored.threads} threads restored in ${restored.totalMs.toFixed(0)} ms) and counts on from where it was.`);
+    kill(restored.pid, SIG.SIGUSR1);
+    await sleep(300);
+    say('the image is an ELF core too; gdb reads it: gdb ' + exe + ' ' + image);
+    say('next: npx stasis check PID, npx stasis dump PID -o app.img, npx stasis restore app.img, npx stasis run --help');
     return 0;
   } finally {
-    if (pid > 0) {
-      kill(pid, SIG.SIGKILL);
-      waitTask(pid, 0);
+    for (const child of [pid, restoredPid]) {
+      if (child <= 0) continue;
+      try {
+        kill(child, SIG.SIGKILL);
+      } catch {
+        // already gone
+      }
+      try {
+        waitTask(child, 0);
+      } catch {
+        // reaped already
+      }
     }
     if (!values.keep) rmSync(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);
