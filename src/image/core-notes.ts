@@ -1,14 +1,15 @@
 /**
  * The notes of a core in the kernel's order (fs/binfmt_elf.c write_note_info()): the first
  * thread's NT_PRSTATUS, then NT_PRPSINFO, NT_SIGINFO, NT_AUXV, NT_FILE, then the first
- * thread's register sets; then each other thread's NT_PRSTATUS and register sets.
+ * thread's register sets; then each other thread's NT_PRSTATUS and register sets; last
+ * NT_X86_XSAVE_LAYOUT.
  */
 import type { ProcessInfo } from '../resources/process-info.js';
 import type { ThreadState } from '../resources/threads.js';
 import type { Mapping } from '../proc/maps.js';
 import { isFileBacked } from '../proc/maps.js';
-import { type Note, prstatusNote, prpsinfoNote, siginfoNote, auxvNote, fileNote, fpregsetNote, xstateNote } from './notes.js';
-import { toArchitecturalLayout } from './xstate.js';
+import { type Note, prstatusNote, prpsinfoNote, siginfoNote, auxvNote, fileNote, fpregsetNote, xstateNote, xsaveLayoutNote } from './notes.js';
+import { toArchitecturalLayout, architecturalComponents, xcr0Of } from './xstate.js';
 
 export function buildCoreNotes(info: ProcessInfo, threads: ThreadState[], maps: Mapping[]): Note[] {
   const notes: Note[] = [];
@@ -42,5 +43,8 @@ export function buildCoreNotes(info: ProcessInfo, threads: ThreadState[], maps: 
     notes.push(fpregsetNote(thread.fpregs));
     if (thread.xstate) notes.push(xstateNote(toArchitecturalLayout(thread.xstate)));
   });
+  // The kernel ends the notes with the XSAVE layout (fs/binfmt_elf.c, elf_coredump_extra_notes order).
+  const xstate = threads.find((t) => t.xstate)?.xstate;
+  if (xstate) notes.push(xsaveLayoutNote(architecturalComponents(xcr0Of(xstate))));
   return notes;
 }

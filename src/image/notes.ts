@@ -5,7 +5,7 @@
  */
 import { USER_REGS_SIZE, type Registers } from '../sys/regs.js';
 import {
-  NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE, NT_X86_XSTATE, NOTE_OWNER_CORE, NOTE_OWNER_LINUX,
+  NT_PRSTATUS, NT_PRFPREG, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE, NT_X86_XSTATE, NT_X86_XSAVE_LAYOUT, XSAVE_LAYOUT, XSAVE_LAYOUT_ENTRY_SIZE, NOTE_OWNER_CORE, NOTE_OWNER_LINUX,
   PRSTATUS, PRSTATUS_SIZE, PRPSINFO, PRPSINFO_SIZE, PRPSINFO_FNAME_SIZE, PRPSINFO_PSARGS_SIZE, SIGINFO_SIZE, PAGE_SIZE,
 } from './elf-constants.js';
 
@@ -152,6 +152,22 @@ export function fileNote(files: FileMapping[], pageSize = PAGE_SIZE): Note {
 
 export function fpregsetNote(fpregs: Buffer): Note {
   return { owner: NOTE_OWNER_CORE, type: NT_PRFPREG, desc: fpregs };
+}
+
+/**
+ * NT_X86_XSAVE_LAYOUT (kernel >= 6.12): struct x86_xfeat_component {type, size, offset,
+ * flags} per component, telling a debugger where each one is in NT_X86_XSTATE. Ours
+ * describes the architectural layout our XSTATE notes use.
+ */
+export function xsaveLayoutNote(components: Array<{ bit: number; offset: number; size: number }>): Note {
+  const d = Buffer.alloc(components.length * XSAVE_LAYOUT_ENTRY_SIZE);
+  components.forEach((c, i) => {
+    const at = i * XSAVE_LAYOUT_ENTRY_SIZE;
+    d.writeUInt32LE(c.bit, at + XSAVE_LAYOUT.type);
+    d.writeUInt32LE(c.size, at + XSAVE_LAYOUT.size);
+    d.writeUInt32LE(c.offset, at + XSAVE_LAYOUT.offset);
+  });
+  return { owner: NOTE_OWNER_LINUX, type: NT_X86_XSAVE_LAYOUT, desc: d };
 }
 
 export function xstateNote(xstate: Buffer): Note {

@@ -29,6 +29,11 @@ export function xcr0Of(area: Buffer): bigint {
   return area.length >= XCR0_OFFSET + 8 ? area.readBigUInt64LE(XCR0_OFFSET) : 0n;
 }
 
+/** The enabled components >= 2 with their architectural offsets: what NT_X86_XSAVE_LAYOUT lists. */
+export function architecturalComponents(xcr0: bigint): Array<{ bit: number; offset: number; size: number }> {
+  return enabled(xcr0);
+}
+
 function enabled(xcr0: bigint): typeof COMPONENTS {
   return COMPONENTS.filter((c) => (xcr0 & (1n << BigInt(c.bit))) !== 0n);
 }
