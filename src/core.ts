@@ -5,6 +5,7 @@
  * stopped process itself (stop-copy-release, as gcore does).
  */
 import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { checkOutputDirectory } from './output.js';
 import { StasisError } from './errors.js';
 import { PhaseTimer } from './timing.js';
@@ -53,33 +54,37 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
   const info = captureProcessInfo(pid);
   const syscallAt = useSnapshot ? findSyscallInstruction(pid) : 0n;
   const missed = useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [];
+  timer.mark('prepare');
 
   let frozen: FrozenProcess | null = null;
   let snapshot: Snapshot | null = null;
-  timer.mark('prepare');
+  const cleanup = (): void => {
+    if (frozen && !frozen.releasedAt) frozen.release();
+    if (snapshot) {
+      const child = snapshot;
+      snapshot = null;
+      killSnapshot(child);
+      reapSnapshotZombie(pid, child);
+    }
+  };
   try {
     frozen = freeze(pid);
     timer.mark('freeze');
-    let threads: ThreadState[];
+    const threads = captureThreads(frozen);
     let maps: Mapping[];
     let copied = new Map<number, Buffer>();
-    try {
-      threads = captureThreads(frozen);
-      if (useSnapshot) {
-        timer.mark('capture');
-        const regs = new Map(threads.map((t) => [t.tid, t.regs]));
-        snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);
-        copied = copyFromTarget(pid, missed);
-        timer.mark('snapshot');
-        frozen.release();
-        timer.mark('release');
-        maps = layoutAtFork(readMaps(snapshot.childPid), missed.filter((m) => m.vmFlags.has('dc')));
-      } else {
-        maps = readMaps(pid);
-        timer.mark('capture');
-      }
-    } catch (err) {
-      throw exitedOr(pid, err);
+    if (useSnapshot) {
+      timer.mark('capture');
+      const regs = new Map(threads.map((t) => [t.tid, t.regs]));
+      snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);
+      copied = copyFromTarget(pid, missed);
+      timer.mark('snapshot');
+      frozen.release();
+      timer.mark('release');
+      maps = layoutAtFork(readMaps(snapshot.childPid), missed.filter((m) => m.vmFlags.has('dc')));
+    } else {
+      maps = readMaps(pid);
+      timer.mark('capture');
     }
     describeThreads(pid, threads);
     const segments = planSegments(pid, maps, snapshot?.childPid ?? pid, copied);
@@ -87,7 +92,6 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
     timer.mark('plan');
     const written = writeCore(output, notes, segments, { onProgress: options.onProgress });
     timer.mark('write');
-    if (!frozen.releasedAt) frozen.release();
     cleanup();
     timer.mark('cleanup');
     return {
@@ -101,23 +105,23 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
       snapshot: useSnapshot,
       phasesMs: timer.phases,
     };
-  } finally {
-    cleanup();
-  }
-
-  function cleanup(): void {
-    if (frozen && !frozen.releasedAt) frozen.release();
-    if (snapshot) {
-      const child = snapshot;
-      snapshot = null;
-      killSnapshot(child);
-      reapSnapshotZombie(pid, child);
+  } catch (err) {
+    try {
+      cleanup();
+    } catch {
+      // The first error is the one to report; the snapshot child dies with us anyway.
     }
+    throw exitedOr(pid, err);
   }
 }
 
+/**
+ * A failure caused by the process going away (ESRCH from ptrace, ENOENT/ESRCH from
+ * /proc/PID/...) is reported as that, whatever call noticed it first.
+ */
 export function exitedOr(pid: number, err: unknown): unknown {
-  if (err instanceof SysError && err.errno === ESRCH) {
+  if (err instanceof StasisError && err.code !== 'SYSCALL_FAILED' && err.code !== 'INJECTION_FAILED') return err;
+  if ((err instanceof SysError && err.errno === ESRCH) || !existsSync(`/proc/${pid}/task`)) {
     return new StasisError('TARGET_EXITED', `process ${pid} exited during the dump`, { pid, cause: err });
   }
   return err;

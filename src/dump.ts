@@ -16,6 +16,7 @@ import { exitedOr } from './core.js';
 import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
 import { findSyscallInstruction } from './ptrace/inject.js';
 import { RemoteTask } from './ptrace/remote.js';
+import { pinToOneCpu } from './ptrace/pin.js';
 import { readMaps } from './proc/maps.js';
 import { kill, SIG } from './sys/process.js';
 import { waitTask, WAIT } from './sys/ptrace.js';
@@ -35,6 +36,8 @@ export interface CheckpointOptions {
   output: string;
   /** Keep the process running after the dump (default: kill it once the image is synced). */
   leaveRunning?: boolean;
+  /** Restrict the process to one CPU while it is frozen (see ptrace/pin.ts). */
+  pin?: boolean;
   onProgress?: Progress;
 }
 
@@ -47,6 +50,8 @@ export interface CheckpointResult {
   mappings: number;
   /** How long the process was frozen (until killed or released). */
   frozenMs: number;
+  /** From the first interrupt until every thread had stopped. */
+  stopSkewMs: number;
   totalMs: number;
   leftRunning: boolean;
   phasesMs: Record<string, number>;
@@ -68,6 +73,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
 
   let frozen: FrozenProcess | null = null;
   let done = false;
+  const pinned = options.pin ? pinToOneCpu(pid) : null;
   try {
     frozen = freeze(pid);
     timer.mark('freeze');
@@ -113,6 +119,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
       threads: threads.length,
       mappings: segments.length,
       frozenMs: Number(process.hrtime.bigint() - frozen.frozenAt) / 1e6,
+      stopSkewMs: frozen.stopSkewMs,
       totalMs: Number(process.hrtime.bigint() - started) / 1e6,
       leftRunning: options.leaveRunning ?? false,
       phasesMs: timer.phases,
@@ -121,6 +128,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     throw exitedOr(pid, err);
   } finally {
     if (frozen && !done && !frozen.releasedAt) frozen.release();
+    pinned?.unpin();
   }
 }
 

@@ -52,6 +52,8 @@ export interface SuperviseOptions {
   every?: number;
   /** How many images to keep (newest first). */
   keep?: number;
+  /** Restrict the program to one CPU while it is frozen for a checkpoint. */
+  pin?: boolean;
   /** Forward SIGINT, SIGTERM, ... received by this process to the program (the CLI does). */
   forwardSignals?: boolean;
   /** Told about each checkpoint (or its failure). */
@@ -122,7 +124,11 @@ class Supervision implements Supervisor {
     const seq = (this.manifest.checkpoints.at(-1)?.seq ?? 0) + 1;
     const file = `checkpoint-${String(seq).padStart(6, '0')}.img`;
     try {
-      const result = await runInWorker<CheckpointResult, { output: string; leaveRunning: boolean }>('checkpoint', this.pid, { output: join(this.dir, file), leaveRunning: true });
+      const result = await runInWorker<CheckpointResult, { output: string; leaveRunning: boolean; pin: boolean }>('checkpoint', this.pid, {
+        output: join(this.dir, file),
+        leaveRunning: true,
+        pin: this.options.pin ?? false,
+      });
       const entry: CheckpointEntry = { seq, file, time: new Date().toISOString(), bytes: result.bytes, trigger, pid: this.pid, checksums: 'recorded' };
       const kept = [...this.manifest.checkpoints, entry];
       const keep = this.manifest.keep;

@@ -5,7 +5,7 @@ import { usageError } from '../errors.js';
 import { ProgressBar } from './progress.js';
 import { parsePid, formatBytes } from './format.js';
 
-export const help = `usage: stasis dump PID -o FILE [--leave-running] [--json]
+export const help = `usage: stasis dump PID -o FILE [--leave-running] [--pin] [--json]
 
 Checkpoint process PID into FILE: an ELF core that gdb reads, plus the notes
 'stasis restore FILE' needs to bring the process back with the same PID,
@@ -21,6 +21,7 @@ options:
   -o, --output FILE   the image to write (required)
   --leave-running     let the process continue after the dump instead of
                       killing it
+  --pin               restrict the process to one CPU while it is frozen
   --json              print a summary as JSON
   -h, --help          this help
 
@@ -34,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       output: { type: 'string', short: 'o' },
       'leave-running': { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -46,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.output) throw usageError('dump needs -o FILE: where to write the image');
   const pid = parsePid(positionals[0]);
   const bar = new ProgressBar(`dump ${pid}`);
-  const result = checkpoint(pid, { output: values.output, leaveRunning: values['leave-running'], onProgress: bar.update });
+  const result = checkpoint(pid, { output: values.output, leaveRunning: values['leave-running'], pin: values.pin, onProgress: bar.update });
   bar.done();
   if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
   else {

@@ -4,7 +4,7 @@ import { supervise, resumeSupervised, type CheckpointEntry } from '../supervise.
 import { usageError } from '../errors.js';
 import { formatBytes } from './format.js';
 
-export const help = `usage: stasis run [--dir DIR] [--every SECONDS] [--keep N] [--quiet] -- CMD [ARGS...]
+export const help = `usage: stasis run [--dir DIR] [--every SECONDS] [--keep N] [--pin] [--quiet] -- CMD [ARGS...]
        stasis run --resume DIR [--every SECONDS] [--keep N] [--quiet]
 
 Run CMD under a supervisor that checkpoints it into DIR (default ./stasis-run):
@@ -31,6 +31,8 @@ options:
   --dir DIR          where images go (default ./stasis-run)
   --every SECONDS    also checkpoint periodically
   --keep N           keep only the newest N images
+  --pin              restrict the program to one CPU while it is frozen, to
+                     shrink the skew between its threads' stop times
   --quiet            do not report each checkpoint on stderr
   -h, --help         this help
 
@@ -46,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       keep: { type: 'string' },
       resume: { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -67,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     supervisor = await resumeSupervised(values.resume, {
       every,
       keep,
+      pin: values.pin,
       forwardSignals: true,
       onCheckpoint,
       onSkip: (entry, error) => process.stderr.write(`stasis run: skipping ${entry.file}: ${error.message}\n`),
@@ -74,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!values.quiet) process.stderr.write(`stasis run: resumed process ${supervisor.pid} from ${supervisor.dir}\n`);
   } else {
     if (positionals.length === 0) throw usageError(`run needs a command after --\n${help}`);
-    supervisor = supervise(positionals, { dir: values.dir ?? 'stasis-run', every, keep, forwardSignals: true, onCheckpoint });
+    supervisor = supervise(positionals, { dir: values.dir ?? 'stasis-run', every, keep, pin: values.pin, forwardSignals: true, onCheckpoint });
   }
   return supervisor.exited;
 }

@@ -5,7 +5,7 @@
  * written under a temporary name in the same directory and renamed into place, so the
  * output path holds either a complete core or nothing.
  */
-import { openSync, writeSync, closeSync, ftruncateSync, fsyncSync, renameSync, unlinkSync } from 'node:fs';
+import { openSync, writeSync, closeSync, ftruncateSync, fsyncSync, renameSync, unlinkSync, readFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { StasisError } from '../errors.js';
 import { type Note, encodeNotes } from './notes.js';
@@ -136,7 +136,7 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
       for (const run of segment.runs) {
         for (let at = run.start; at < run.end; at += COPY_CHUNK) {
           const length = Math.min(COPY_CHUNK, run.end - at);
-          const data = readChunk(memFd, chunk, at, length);
+          const data = readChunk(memFd, chunk, at, length, segment.sourcePid);
           if (checksumNote) crc = crc32(data, crc);
           writeAll(fd, data, base + (at - start));
           storedBytes += length;
@@ -170,14 +170,24 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
   }
 }
 
-function readChunk(memFd: number, chunk: Buffer, at: number, length: number): Buffer {
+function readChunk(memFd: number, chunk: Buffer, at: number, length: number, sourcePid: number): Buffer {
   const view = chunk.subarray(0, length);
   try {
     readFully(memFd, view, 0, length, at);
     return view;
-  } catch {
+  } catch (err) {
+    // A process that exited reads as end-of-file: that is a failed dump, not zero pages.
+    if (!isAlive(sourcePid)) throw new StasisError('TARGET_EXITED', `process ${sourcePid} exited while its memory was being written`, { pid: sourcePid, cause: err });
     // Some page in the range cannot be read (e.g. beyond the end of a truncated file): go page by page.
     return readRange(memFd, at, length);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    return !/^State:\s+[ZX]/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  } catch {
+    return false;
   }
 }
 

@@ -15,12 +15,20 @@ export class FrozenProcess {
   /** Seized threads in /proc/PID/task order, the leader first. */
   readonly threads: Tracee[];
   readonly frozenAt: bigint;
+  /** When the last thread was seen stopped: frozenAt to here is the skew between threads' stops. */
+  readonly allStoppedAt: bigint;
   releasedAt: bigint | null = null;
 
-  constructor(pid: number, threads: Tracee[], frozenAt: bigint) {
+  constructor(pid: number, threads: Tracee[], frozenAt: bigint, allStoppedAt: bigint) {
     this.pid = pid;
     this.threads = threads;
     this.frozenAt = frozenAt;
+    this.allStoppedAt = allStoppedAt;
+  }
+
+  /** Milliseconds from the first PTRACE_INTERRUPT until every thread had stopped. */
+  get stopSkewMs(): number {
+    return Number(this.allStoppedAt - this.frozenAt) / 1e6;
   }
 
   get leader(): Tracee {
@@ -107,9 +115,11 @@ export function freeze(pid: number): FrozenProcess {
       }
     }
     for (const thread of threads) if (!thread.waitForStop()) held.delete(thread.tid);
+    allStoppedAt = process.hrtime.bigint();
   };
 
   let frozenAt = 0n;
+  let allStoppedAt = 0n;
   try {
     let fresh = seizeNew();
     fresh[0]?.warmUp();
@@ -130,7 +140,7 @@ export function freeze(pid: number): FrozenProcess {
     throw err;
   }
   const threads = [...held.values()].sort((a, b) => (a.tid === pid ? -1 : b.tid === pid ? 1 : a.tid - b.tid));
-  return new FrozenProcess(pid, threads, frozenAt);
+  return new FrozenProcess(pid, threads, frozenAt, allStoppedAt);
 }
 
 function seizeFailure(pid: number, tid: number, err: unknown): StasisError {

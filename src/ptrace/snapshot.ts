@@ -71,7 +71,13 @@ export function killSnapshot(snapshot: Snapshot): void {
 export function reapSnapshotZombie(pid: number, snapshot: Snapshot): void {
   // Any live thread can wait for the child (children belong to the thread group); the
   // leader may itself be a zombie after pthread_exit().
-  const tid = listTasks(pid).find((t) => {
+  let tasks: number[];
+  try {
+    tasks = listTasks(pid);
+  } catch {
+    return; // the target has exited: its zombie child went with it
+  }
+  const tid = tasks.find((t) => {
     try {
       return readStatus(pid, t).state !== 'Z';
     } catch {

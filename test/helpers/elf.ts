@@ -1,0 +1,88 @@
+/**
+ * Looking at core files from outside: `readelf -n` (notes) and `readelf -l` (segments),
+ * and making the kernel's own core of a target to compare against.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TestContext } from 'node:test';
+import { run, startTarget, waitSettled, type StartOptions } from './targets.js';
+
+export interface Note {
+  owner: string;
+  size: number;
+  /** readelf's name (NT_PRSTATUS, ...) or "0x205" for types readelf does not know */
+  type: string;
+}
+
+/** The notes of an ELF file, in file order, as `readelf -n -W` lists them. */
+export async function readNotes(file: string): Promise<Note[]> {
+  const r = await run('readelf', ['-n', '-W', file]);
+  if (r.code !== 0) throw new Error(`readelf -n ${file} failed: ${r.stderr}`);
+  const notes: Note[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = line.match(/^\s+(\S+)\s+(0x[0-9a-f]+)\s+(?:(NT_\w+)|Unknown note type: \((0x[0-9a-f]+)\))/);
+    if (m) notes.push({ owner: m[1], size: parseInt(m[2], 16), type: m[3] ?? `0x${parseInt(m[4], 16).toString(16)}` });
+  }
+  if (notes.length === 0) throw new Error(`readelf found no notes in ${file}:\n${r.stdout}`);
+  return notes;
+}
+
+export interface Segment {
+  type: string;
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  memsz: number;
+  flags: string;
+}
+
+/** The program headers of an ELF file (`readelf -l -W`). */
+export async function readSegments(file: string): Promise<Segment[]> {
+  const r = await run('readelf', ['-l', '-W', file]);
+  if (r.code !== 0) throw new Error(`readelf -l ${file} failed: ${r.stderr}`);
+  const out: Segment[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = line.match(/^\s+([A-Z_]+|LOOS\+\S+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+([RWE ]+?)\s+0x/);
+    if (m) {
+      out.push({
+        type: m[1],
+        offset: parseInt(m[2], 16),
+        vaddr: parseInt(m[3], 16),
+        filesz: parseInt(m[4], 16),
+        memsz: parseInt(m[5], 16),
+        flags: m[6].trim(),
+      });
+    }
+  }
+  return out;
+}
+
+/** "OWNER TYPE size" per note, comma-separated. */
+export function noteListing(notes: Note[]): string {
+  return notes.map((n) => `${n.owner} ${n.type} ${n.size}`).join(', ');
+}
+
+/**
+ * Makes the kernel's own core of a fresh instance of target `name`: starts it with
+ * `ulimit -c unlimited` in a temporary cwd, waits until it has settled, sends SIGABRT
+ * and returns the core's path (the caller's temporary directory holds it).
+ * Returns undefined when this system's core_pattern does not write a file in the cwd.
+ */
+export async function kernelCore(t: TestContext, name: string, dir: string, opts: StartOptions & { spinning?: number } = {}): Promise<string | undefined> {
+  const pattern = fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+  if (pattern.startsWith('|') || pattern.includes('/')) return undefined;
+  const target = await startTarget(t, name, { ...opts, cwd: dir, shellPrefix: 'ulimit -c unlimited' });
+  await waitSettled(target.pid, { spinning: opts.spinning ?? 0 });
+  process.kill(target.pid, 'SIGABRT'); // not SIGQUIT: shells start background jobs with it ignored
+  const exit = await target.exited;
+  if (exit.signal !== 'SIGABRT') throw new Error(`${name} did not die of SIGABRT: ${JSON.stringify(exit)}`);
+  // core_pattern "core" with core_uses_pid=1 gives core.PID; %p and friends are expanded
+  const usesPid = fs.readFileSync('/proc/sys/kernel/core_uses_pid', 'utf8').trim() === '1';
+  const expected = pattern.replace(/%p/g, String(target.pid)).replace(/%e/g, name) + (usesPid && !pattern.includes('%p') ? `.${target.pid}` : '');
+  const file = path.join(dir, expected);
+  if (!fs.existsSync(file)) {
+    const found = fs.readdirSync(dir).filter((f) => f.startsWith('core'));
+    throw new Error(`the kernel wrote no core at ${file} (pattern ${JSON.stringify(pattern)}; found ${found.join(', ') || 'nothing'})`);
+  }
+  return file;
+}
