@@ -24,8 +24,8 @@ import { restoreMappings, type MappingsState, type StoredSegment } from './resou
 import { restoreThreadState, type ThreadRestartState } from './resources/threads.js';
 import { mmResource, restoreMm, type MmState } from './resources/mm.js';
 import { verifyFiles } from './resources/file-identity.js';
-import { RESOURCES } from './resources/index.js';
-import type { RestoreContext } from './resources/resource.js';
+import { RESOURCES, RESTORED_BEFORE_THREADS, RESTORED_AFTER_THREADS } from './resources/index.js';
+import type { RestoreContext, CheckpointResource } from './resources/resource.js';
 import { PhaseTimer } from './timing.js';
 import type { Progress } from './image/core-writer.js';
 
@@ -61,6 +61,17 @@ function note<T>(image: CoreImage, type: number, version: number, name: string):
   const found = image.stasisNotes.find((n) => n.owner === 'STASIS' && n.type === type);
   if (!found) throw new StasisError('BAD_IMAGE', `${image.path} has no ${name} note: it is a core file, not a stasis checkpoint`, { path: image.path });
   return decodeStasisNote<T>(found.data, version, name);
+}
+
+function restoreResources(ctx: RestoreContext, resources: Array<{ resource: CheckpointResource<unknown>; state: unknown }>): void {
+  for (const { resource, state } of resources) {
+    try {
+      resource.restore(ctx, state);
+    } catch (err) {
+      if (err instanceof StasisError) throw new StasisError(err.code, `restoring ${resource.name}: ${err.message}`, { pid: ctx.pid, fd: err.fd, path: err.path, cause: err });
+      throw err;
+    }
+  }
 }
 
 function storedSegments(image: CoreImage): StoredSegment[] {
@@ -155,16 +166,16 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
 
     restoreMappings(remote, mappings, imageFd, segments, { onProgress: options.onProgress });
     timer.mark('memory');
-    const ctx: RestoreContext = { pid, remote, imagePath: path, ignoreChangedFiles: options.ignoreChangedFiles ?? false, warnings };
+    const ctx: RestoreContext = {
+      pid,
+      remote,
+      imagePath: path,
+      ignoreChangedFiles: options.ignoreChangedFiles ?? false,
+      warnings,
+      threadRemote: (tid) => tasks.find((t) => t.thread.tid === tid),
+    };
     warnings.push(...restoreMm(ctx, mm));
-    for (const { resource, state } of resources) {
-      try {
-        resource.restore(ctx, state);
-      } catch (err) {
-        if (err instanceof StasisError) throw new StasisError(err.code, `restoring ${resource.name}: ${err.message}`, { pid, fd: err.fd, path: err.path, cause: err });
-        throw err;
-      }
-    }
+    restoreResources(ctx, resources.filter(({ resource }) => RESTORED_BEFORE_THREADS.includes(resource)));
     timer.mark('resources');
 
     for (const state of threadsNote.threads.slice(1)) {
@@ -175,12 +186,9 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       tasks.push(task);
     }
     threadsNote.threads.forEach((state, i) => restoreThreadState(tasks[i], state));
-    for (const state of threadsNote.threads) {
-      if (!state.heldSignal) continue;
-      remote.resetScratch();
-      remote.syscall(SYSCALL.rt_tgsigqueueinfo, [pid, state.tid, state.heldSignal.signo, remote.put(state.heldSignal.siginfo)], `re-queueing signal ${state.heldSignal.signo} for thread ${state.tid}`);
-    }
     timer.mark('threads');
+    restoreResources(ctx, resources.filter(({ resource }) => RESTORED_AFTER_THREADS.includes(resource)));
+    timer.mark('signals');
 
     remote.unmapScratch();
     for (const task of tasks) {

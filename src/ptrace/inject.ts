@@ -107,6 +107,12 @@ export class SyscallInjector {
     args.forEach((value, i) => regs.set(argRegs[i], BigInt(value)));
     this.thread.setRegisters(regs);
 
+    // Resuming a signal-delivery-stop with signal 0 discards the signal it holds: keep it
+    // to send again after the detach.
+    if (this.thread.stop === 'signal' && this.thread.stopSignal) {
+      this.thread.heldSignals.push(this.thread.stopSignal);
+      this.thread.stopSignal = 0;
+    }
     const children: number[] = [];
     let entered = false;
     for (;;) {

@@ -29,6 +29,8 @@ export class Tracee {
   stop: StopKind | null = null;
   /** The signal held by a signal-delivery-stop, or the stop signal of a group-stop. */
   stopSignal = 0;
+  /** The freeze found this thread in a signal-delivery-stop: it holds `stopSignal`, dequeued. */
+  heldStopSignal = false;
   /**
    * Signals dequeued while we were running injected syscalls; re-sent with tgkill after
    * detach (the original siginfo's sender fields are not preserved).
@@ -98,6 +100,7 @@ export class Tracee {
       if (status.event === 0 && !status.syscallStop) {
         this.stop = 'signal';
         this.stopSignal = status.signal;
+        this.heldStopSignal = true;
         return true;
       }
       // PTRACE_EVENT_EXIT or a stray syscall stop: let it go on to the interrupt stop.

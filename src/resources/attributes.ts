@@ -24,7 +24,7 @@ import { StasisError } from '../errors.js';
 import { SysError } from '../sys/errno.js';
 import { getRlimit, setRlimit, RLIMIT, RLIMIT_NAMES, RLIM_INFINITY, type Rlimit } from '../sys/limits.js';
 import { schedGetattr, schedSetattr, getNice, setNice, SCHED, SCHED_FLAG } from '../sys/sched.js';
-import { inThread, type ThreadRemotes } from './signals.js';
+import { inThread } from './signals.js';
 import type { CheckpointResource, DumpContext, Finding, RestoreContext } from './resource.js';
 
 export interface ThreadScheduling {
@@ -149,7 +149,7 @@ function setPersonality(remote: RemoteTask, tid: number, personality: number): v
   remote.syscall(SYSCALL.personality, [personality], `personality(0x${personality.toString(16)}) in thread ${tid}`);
 }
 
-export function restoreAttributes(ctx: RestoreContext & ThreadRemotes, state: AttributesState): void {
+export function restoreAttributes(ctx: RestoreContext, state: AttributesState): void {
   const { pid, remote } = ctx;
   try {
     if (!statSync(state.cwd).isDirectory()) throw new Error('not a directory');
@@ -212,6 +212,26 @@ export function checkAttributes(pid: number): Finding[] {
     findings.push({ kind: 'process', what: 'working directory', supported: false, reason: `unreadable: ${(err as Error).message}` });
   }
 
+  // cwd, root and umask live in fs_struct, shared by threads made with CLONE_FS; a thread
+  // that called unshare(CLONE_FS) has its own, which the restore (one chdir) would lose.
+  let mainCwd: string | null = null;
+  try {
+    mainCwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    // reported above
+  }
+  for (const tid of safeTasks(pid)) {
+    if (tid === pid || mainCwd === null) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${pid}/task/${tid}/cwd`);
+      if (cwd !== mainCwd) {
+        findings.push({ kind: 'thread', what: `thread ${tid}: working directory ${cwd}`, supported: false, reason: 'the thread has its own working directory (unshare(CLONE_FS))' });
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+
   for (const name of RLIMIT_NAMES) {
     let theirs: Rlimit;
     let ours: Rlimit;
@@ -227,12 +247,7 @@ export function checkAttributes(pid: number): Finding[] {
     }
   }
 
-  let tids: number[] = [];
-  try {
-    tids = listTasks(pid);
-  } catch {
-    // the process is gone: other checks report it
-  }
+  const tids = safeTasks(pid);
   const rtprio = (() => {
     try {
       return getRlimit(pid, RLIMIT.RTPRIO).soft;
@@ -257,6 +272,14 @@ export function checkAttributes(pid: number): Finding[] {
     }
   }
   return findings;
+}
+
+function safeTasks(pid: number): number[] {
+  try {
+    return listTasks(pid);
+  } catch {
+    return []; // the process is gone: other checks report it
+  }
 }
 
 export function policyName(policy: number): string {

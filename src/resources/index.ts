@@ -1,10 +1,19 @@
 /**
- * The resources a checkpoint carries besides memory, threads and the mm fields, in the
- * order they are captured and restored. Restore order matters: files before anything that
- * may refer to an fd; timers and pending signals last, so nothing fires or is delivered
- * while the process is still being rebuilt.
+ * The resources a checkpoint carries besides memory, threads and the mm fields.
+ *
+ * Restore order matters. Files come before the threads are created (nothing else needs
+ * them, and fds are shared by all threads). The others come after, since they are per
+ * thread too (scheduling, personality, SIGEV_THREAD_ID timers, thread-directed signals):
+ * attributes, then timers, then signals last, so that nothing fires or is queued while
+ * injected syscalls still run. The capture order is the same, so the signals module also
+ * sees the signals that earlier injections dequeued.
  */
 import type { CheckpointResource } from './resource.js';
 import { filesResource } from './files.js';
+import { attributesResource } from './attributes.js';
+import { timersResource } from './timers.js';
+import { signalsResource } from './signals.js';
 
-export const RESOURCES: ReadonlyArray<CheckpointResource<any>> = [filesResource];
+export const RESTORED_BEFORE_THREADS: ReadonlyArray<CheckpointResource<any>> = [filesResource];
+export const RESTORED_AFTER_THREADS: ReadonlyArray<CheckpointResource<any>> = [attributesResource, timersResource, signalsResource];
+export const RESOURCES: ReadonlyArray<CheckpointResource<any>> = [...RESTORED_BEFORE_THREADS, ...RESTORED_AFTER_THREADS];

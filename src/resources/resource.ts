@@ -42,6 +42,8 @@ export interface RestoreContext {
   ignoreChangedFiles: boolean;
   /** Messages for the user about what was restored differently (not errors). */
   warnings: string[];
+  /** Syscalls in another thread of the process being rebuilt, once the threads exist. */
+  threadRemote?(tid: number): RemoteTask | undefined;
 }
 
 export interface CheckpointResource<State> {

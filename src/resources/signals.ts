@@ -14,14 +14,25 @@
  * thread's own, run in that very thread, because the kernel lets a task forge any si_code
  * (SI_TKILL, SI_USER, kernel codes) only in signals to itself.
  *
- * Ordering for the restore orchestrator:
- * - actions before pending signals (setting SIG_IGN discards pending instances);
- * - the sigmask of every thread may be set before or after, but pending signals must be
- *   queued after every other injected syscall in any thread: a thread that is resumed for
- *   an injected syscall while an unblocked signal is pending dequeues it (the injector
- *   then keeps only its number). While queueing, the injecting thread blocks every signal
- *   and puts its mask back with an injected rt_sigprocmask, which also re-evaluates
- *   TIF_SIGPENDING, so that an unblocked signal is delivered as soon as it is released.
+ * Ordering for the restore orchestrator: restore this resource last, after every other
+ * resource (timers included) and after each thread's signal mask, just before the release:
+ * - a thread that is resumed for an injected syscall while an unblocked signal is pending
+ *   dequeues it (the injector then keeps only its number), so no injected syscall may
+ *   follow the queueing, in any thread;
+ * - queueing a signal wakes a thread that does not block it; with the masks already in
+ *   place, the kernel picks the right thread for a process-wide signal. (PTRACE_SETSIGMASK
+ *   alone does not re-evaluate TIF_SIGPENDING, so a mask set after the queueing could
+ *   leave an unblocked signal undelivered until the thread's next syscall.)
+ * - actions are set before the queueing (setting SIG_IGN discards pending instances).
+ * All of it runs while the main thread blocks every signal; each thread's mask is put back
+ * with an injected rt_sigprocmask, which re-evaluates TIF_SIGPENDING.
+ *
+ * Per-thread signals of other threads need a RemoteTask in those threads: the context's
+ * optional threadRemote(tid), else a temporary one on the (stopped, traced) thread.
+ *
+ * Not captured here: the signal a thread held in a signal-delivery-stop at the freeze (the
+ * threads resource keeps it); addHeldSignals() puts it in this state, so that it is queued
+ * with the others and not dequeued by a later injected syscall.
  */
 import { readStatus } from '../proc/status.js';
 import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
@@ -147,15 +158,45 @@ export function capturePending(ctx: DumpContext): Pick<SignalsState, 'shared' | 
       // the thread's /proc entry is gone: it is exiting; its queue is read below or not at all
     }
     const pending = pendingOf(thread.tid, false, bits);
-    // Signals an injected syscall dequeued during this dump (the injector keeps their numbers).
-    for (const signal of thread.heldSignals) pending.push({ signal, siginfo: noInfoSiginfo(signal), origin: 'dequeued' });
+    // Signals an injected syscall dequeued during this dump (the injector keeps their numbers),
+    // except the one the freeze found held, which captureSignals() adds with its siginfo.
+    let heldAtFreeze = thread.heldStopSignal ? (ctx.threads.find((t) => t.tid === thread.tid)?.stopSignal ?? 0) : 0;
+    for (const signal of thread.heldSignals) {
+      if (signal === heldAtFreeze) {
+        heldAtFreeze = 0;
+        continue;
+      }
+      pending.push({ signal, siginfo: noInfoSiginfo(signal), origin: 'dequeued' });
+    }
     if (pending.length > 0) threads.push({ tid: thread.tid, pending });
   }
   return { shared, threads };
 }
 
+/**
+ * Adds signals that threads held in a signal-delivery-stop at the freeze (dequeued, so not
+ * in any queue) to the front of their thread's queue: queued by restoreSignals(), they
+ * reach their thread with their siginfo and no injected syscall dequeues them afterwards.
+ */
+export function addHeldSignals(state: SignalsState, held: Array<{ tid: number; signo: number; siginfo: Buffer }>): SignalsState {
+  const threads = state.threads.map((t) => ({ tid: t.tid, pending: [...t.pending] }));
+  for (const h of [...held].reverse()) {
+    let entry = threads.find((t) => t.tid === h.tid);
+    if (!entry) threads.push((entry = { tid: h.tid, pending: [] }));
+    entry.pending.unshift({ signal: h.signo, siginfo: h.siginfo, origin: 'queue' });
+  }
+  return { ...state, threads };
+}
+
+/**
+ * Actions and every pending signal, including those a thread held in a signal-delivery-stop
+ * at the freeze (dequeued already, so in no queue: they go first in their thread's queue).
+ */
 export function captureSignals(ctx: DumpContext): SignalsState {
-  return { actions: captureActions(ctx.pid, ctx.remote), ...capturePending(ctx) };
+  const held = ctx.threads
+    .filter((t) => t.stopSiginfo && t.stopSignal && ctx.frozen.threads.find((f) => f.tid === t.tid)?.heldStopSignal)
+    .map((t) => ({ tid: t.tid, signo: t.stopSignal, siginfo: t.stopSiginfo! }));
+  return addHeldSignals({ actions: captureActions(ctx.pid, ctx.remote), ...capturePending(ctx) }, held);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -216,18 +257,13 @@ export function withSignalsBlocked<T>(remote: RemoteTask, fn: () => T): T {
   return result;
 }
 
-/** A restore context that can also hand out a RemoteTask for another thread (optional). */
-export interface ThreadRemotes {
-  threadRemote?(tid: number): RemoteTask | undefined;
-}
-
 /**
  * Runs `fn` with a RemoteTask in thread `tid` of the process being rebuilt: the context's
  * own for the main thread, one the orchestrator provides (ctx.threadRemote), or else a
  * temporary one on the stopped thread, sharing the main thread's scratch memory. Signals
  * the temporary injector dequeues are sent again with tgkill (number only) and reported.
  */
-export function inThread<T>(ctx: RestoreContext & ThreadRemotes, tid: number, fn: (remote: RemoteTask) => T): T {
+export function inThread<T>(ctx: RestoreContext, tid: number, fn: (remote: RemoteTask) => T): T {
   if (tid === ctx.remote.thread.tid) return fn(ctx.remote);
   const provided = ctx.threadRemote?.(tid);
   if (provided) return fn(provided);
@@ -279,7 +315,7 @@ function queueInThread(remote: RemoteTask, pid: number, tid: number, pending: Pe
  * the process-wide ones, so that no thread is resumed for an injected syscall after a
  * process-wide signal (which any thread may take) is queued.
  */
-export function queuePendingSignals(ctx: RestoreContext & ThreadRemotes, state: Pick<SignalsState, 'shared' | 'threads'>): void {
+export function queuePendingSignals(ctx: RestoreContext, state: Pick<SignalsState, 'shared' | 'threads'>): void {
   const pid = ctx.pid;
   const mainTid = ctx.remote.thread.tid;
   for (const { tid, pending } of state.threads) {
@@ -298,9 +334,16 @@ export function queuePendingSignals(ctx: RestoreContext & ThreadRemotes, state: 
   });
 }
 
-export function restoreSignals(ctx: RestoreContext & ThreadRemotes, state: SignalsState): void {
-  restoreActions(ctx.pid, ctx.remote, state.actions);
-  queuePendingSignals(ctx, state);
+/**
+ * Actions, then pending signals, all while the main thread blocks every signal: a signal
+ * that becomes pending meanwhile (a timer armed just before) is not dequeued by one of
+ * these injected syscalls but waits for the release.
+ */
+export function restoreSignals(ctx: RestoreContext, state: SignalsState): void {
+  withSignalsBlocked(ctx.remote, () => {
+    restoreActions(ctx.pid, ctx.remote, state.actions);
+    queuePendingSignals(ctx, state);
+  });
 }
 
 // ---------------------------------------------------------------------------------------

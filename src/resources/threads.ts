@@ -88,8 +88,6 @@ export interface ThreadRestartState {
   robustList: { head: bigint; length: bigint };
   altstack: { sp: bigint; flags: number; size: bigint };
   rseq: { pointer: bigint; size: number; signature: number } | null;
-  /** A signal the freeze dequeued (signal-delivery-stop): queued again at restore. */
-  heldSignal: { signo: number; siginfo: Buffer } | null;
 }
 
 const PR_GET_TID_ADDRESS = 40;
@@ -123,7 +121,6 @@ export function captureThreadRestartState(frozen: FrozenProcess, threads: Thread
         robustList: { head: robustBytes.readBigUInt64LE(0), length: robustBytes.readBigUInt64LE(8) },
         altstack: { sp: stackBytes.readBigUInt64LE(0), flags: stackBytes.readInt32LE(8), size: stackBytes.readBigUInt64LE(16) },
         rseq: rseq.pointer !== 0n ? { pointer: rseq.pointer, size: rseq.size, signature: rseq.signature } : null,
-        heldSignal: thread.stop === 'signal' && state.stopSiginfo ? { signo: state.stopSignal, siginfo: state.stopSiginfo } : null,
       };
     } finally {
       if (remote !== leader) remote.close();

@@ -340,6 +340,9 @@ export function checkTimers(pid: number): Finding[] {
     if (cpu && cpu.pid !== 0 && cpu.pid !== pid && !(cpu.perThread && existsTask(pid, cpu.pid))) {
       return { kind: 'timer', what, supported: false, reason: `it measures the CPU time of task ${cpu.pid}, outside the process` };
     }
+    if (t.notify & SIGEV.THREAD_ID && !existsTask(pid, t.target)) {
+      return { kind: 'timer', what, supported: false, reason: `thread ${t.target}, which it signals, has exited` };
+    }
     if (t.clock === CLOCK.REALTIME_ALARM || t.clock === CLOCK.BOOTTIME_ALARM) {
       return { kind: 'timer', what, supported: true, reason: 'alarm clocks need CAP_WAKE_ALARM at restore' };
     }

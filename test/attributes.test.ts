@@ -1,0 +1,242 @@
+/**
+ * Process attributes: capture rlimits, umask, cwd, personality and per-thread scheduling
+ * from a real process (test/targets/attr-state.c), restore them into a stub and into a
+ * multi-threaded blank process (sig-blank.c), and compare what /proc and the kernel say.
+ *
+ * Targets are started with posix_spawn and talk through a file; everything started is
+ * killed and reaped.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildTarget, tempDir, waitFor } from './helpers/targets.js';
+import { spawnProcess } from '../src/sys/spawn.js';
+import { kill } from '../src/sys/process.js';
+import { waitTask, WAIT } from '../src/sys/ptrace.js';
+import { schedGetattr, getNice, SCHED } from '../src/sys/sched.js';
+import { freeze, type FrozenProcess } from '../src/ptrace/freeze.js';
+import { RemoteTask } from '../src/ptrace/remote.js';
+import { findSyscallInstruction } from '../src/ptrace/inject.js';
+import { startStub } from '../src/ptrace/stub.js';
+import { captureThreads } from '../src/resources/threads.js';
+import { readMaps } from '../src/proc/maps.js';
+import { listTasks } from '../src/proc/status.js';
+import { encodeStasisNote, decodeStasisNote } from '../src/image/stasis-notes.js';
+import { StasisError } from '../src/errors.js';
+import type { DumpContext, RestoreContext } from '../src/resources/resource.js';
+import { attributesResource, readPersonality, readUmask, type AttributesState } from '../src/resources/attributes.js';
+
+// helpers (kept per test file)
+
+interface Spawned {
+  pid: number;
+  out: string;
+  ready: string[];
+  reap(): void;
+}
+
+/** Starts test/targets/NAME.c with OUTFILE as its first argument and waits for its "ready" line. */
+async function spawnTarget(t: TestContext, name: string, args: string[] = []): Promise<Spawned> {
+  const exe = buildTarget(name);
+  const out = path.join(tempDir(t), 'out');
+  const pid = spawnProcess(exe, [out, ...args]);
+  let reaped = false;
+  const reap = () => {
+    if (reaped) return;
+    reaped = true;
+    let tids: number[] = [];
+    try {
+      tids = listTasks(pid);
+    } catch {
+      // gone
+    }
+    try {
+      kill(pid, 9);
+    } catch {
+      // gone
+    }
+    // Traced threads must be reaped one by one (with __WALL) before the leader.
+    for (const tid of tids) {
+      if (tid === pid) continue;
+      try {
+        waitTask(tid, WAIT.ALL);
+      } catch {
+        // not traced: the leader's wait covers it
+      }
+    }
+    waitTask(pid, WAIT.ALL);
+  };
+  t.after(reap);
+  let ready: string | undefined;
+  await waitFor(() => (ready = readLines(out).find((l) => l.startsWith('ready '))) !== undefined, `${name} to be ready`);
+  return { pid, out, ready: ready!.split(' '), reap };
+}
+
+function readLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+interface Dump {
+  ctx: DumpContext;
+  frozen: FrozenProcess;
+  finish(): void;
+}
+
+/** Freeze as the dump does, with a RemoteTask and scratch memory in the leader. */
+function startDump(pid: number, beforeRemote?: (frozen: FrozenProcess) => void): Dump {
+  const frozen = freeze(pid);
+  const threads = captureThreads(frozen);
+  beforeRemote?.(frozen);
+  const leader = frozen.leader;
+  const remote = new RemoteTask(leader, findSyscallInstruction(pid), leader.getRegisters());
+  remote.mapScratch();
+  const ctx: DumpContext = { pid, frozen, threads, maps: readMaps(pid), remote };
+  return {
+    ctx,
+    frozen,
+    finish() {
+      remote.unmapScratch();
+      remote.restoreRegisters();
+      remote.close();
+      frozen.release();
+    },
+  };
+}
+
+function restoreContext(pid: number, remote: RemoteTask): RestoreContext {
+  return { pid, remote, imagePath: '', ignoreChangedFiles: false, warnings: [] };
+}
+
+/** The state as it comes back from the image. */
+function roundTrip<T>(state: T): T {
+  const note = encodeStasisNote(attributesResource.noteType, attributesResource.version, state);
+  return decodeStasisNote<T>(note.desc, attributesResource.version, 'attributes');
+}
+
+
+function remap(state: AttributesState, tids: Map<number, number>): AttributesState {
+  return { ...state, threads: state.threads.filter((t) => tids.has(t.tid)).map((t) => ({ ...t, tid: tids.get(t.tid)! })) };
+}
+
+/** What the kernel says about a thread's scheduling, in the state's terms. */
+function schedulingOf(tid: number) {
+  const attr = schedGetattr(tid);
+  return { policy: attr.policy, resetOnFork: (attr.flags & 1n) !== 0n, priority: attr.priority, nice: getNice(tid) };
+}
+
+const PER = { ADDR_NO_RANDOMIZE: 0x0040000, SHORT_INODE: 0x1000000 };
+
+// ---------------------------------------------------------------------------------------
+
+test('attributes: rlimits, umask, cwd, personality and per-thread scheduling are captured and restored', async (t) => {
+  const cwd = fs.mkdtempSync(path.join(tempDir(t), 'work dir '));
+  const target = await spawnTarget(t, 'attr-state', ['normal', cwd]);
+  const pid = target.pid;
+  const t2 = Number(target.ready[2]);
+  const t2Policy = Number(target.ready[3]);
+  const limitsText = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
+
+  const dump = startDump(pid);
+  let state: AttributesState;
+  try {
+    state = roundTrip(attributesResource.capture(dump.ctx));
+  } finally {
+    dump.finish();
+  }
+  target.reap();
+
+  // --- what was captured
+  const limit = (name: string) => state.rlimits.find((r) => r.name === name)!;
+  assert.equal(state.rlimits.length, 16);
+  assert.deepEqual([limit('NOFILE').soft, limit('NOFILE').hard], [512n, 2048n]);
+  assert.deepEqual([limit('CORE').soft, limit('CORE').hard], [0n, 0xffffffffffffffffn]);
+  assert.deepEqual([limit('STACK').soft, limit('STACK').hard], [4n << 20n, 64n << 20n]);
+  assert.deepEqual([limit('MEMLOCK').soft, limit('MEMLOCK').hard], [65536n, 4n << 20n]);
+  assert.equal(state.umask, 0o027);
+  assert.equal(state.cwd, cwd);
+  assert.equal(state.personality, PER.ADDR_NO_RANDOMIZE);
+  const main = state.threads.find((x) => x.tid === pid)!;
+  const other = state.threads.find((x) => x.tid === t2)!;
+  assert.deepEqual([main.policy, main.nice, main.priority, main.resetOnFork, main.personality], [SCHED.BATCH, 5, 0, false, PER.ADDR_NO_RANDOMIZE]);
+  assert.equal(other.policy, t2Policy);
+  assert.equal(other.nice, 7);
+  assert.equal(other.personality, PER.ADDR_NO_RANDOMIZE | PER.SHORT_INODE);
+  if (t2Policy === SCHED.RR) assert.deepEqual([other.priority, other.resetOnFork], [3, true]);
+
+  // --- into a stub: the process-wide attributes and the main thread's
+  const stub = startStub();
+  try {
+    const ctx = restoreContext(stub.pid, stub.remote);
+    attributesResource.restore(ctx, remap(state, new Map([[pid, stub.pid]])));
+    assert.equal(fs.readFileSync(`/proc/${stub.pid}/limits`, 'utf8'), limitsText, '/proc/PID/limits');
+    assert.equal(readUmask(stub.pid), 0o027);
+    assert.equal(fs.readlinkSync(`/proc/${stub.pid}/cwd`), cwd);
+    assert.equal(readPersonality(stub.pid), PER.ADDR_NO_RANDOMIZE);
+    assert.deepEqual(schedulingOf(stub.pid), { policy: SCHED.BATCH, resetOnFork: false, priority: 0, nice: 5 });
+    assert.deepEqual(ctx.warnings, []);
+  } finally {
+    stub.destroy();
+  }
+
+  // --- into a process with a second thread standing in for t2
+  const blank = await spawnTarget(t, 'sig-blank', ['1']);
+  const bt = Number(blank.ready[2]);
+  const frozen = freeze(blank.pid);
+  const remote = new RemoteTask(frozen.leader, findSyscallInstruction(blank.pid), frozen.leader.getRegisters(), true);
+  try {
+    remote.mapScratch();
+    const ctx = restoreContext(blank.pid, remote);
+    attributesResource.restore(ctx, remap(state, new Map([[pid, blank.pid], [t2, bt]])));
+    assert.equal(fs.readFileSync(`/proc/${blank.pid}/limits`, 'utf8'), limitsText, '/proc/PID/limits');
+    assert.equal(readUmask(blank.pid), 0o027);
+    assert.equal(fs.readlinkSync(`/proc/${blank.pid}/cwd`), cwd);
+    assert.equal(readPersonality(blank.pid), main.personality);
+    assert.equal(readPersonality(blank.pid, bt), other.personality, "t2's own personality, set in t2");
+    assert.deepEqual(schedulingOf(blank.pid), { policy: main.policy, resetOnFork: main.resetOnFork, priority: main.priority, nice: main.nice });
+    assert.deepEqual(schedulingOf(bt), { policy: other.policy, resetOnFork: other.resetOnFork, priority: other.priority, nice: other.nice });
+    assert.deepEqual(ctx.warnings, []);
+  } finally {
+    remote.close();
+    blank.reap();
+  }
+});
+
+test('attributes: check() and capture refuse a chroot and a deleted working directory', async (t) => {
+  const dir = tempDir(t);
+  const normal = await spawnTarget(t, 'attr-state', ['normal', dir]);
+  const fine = attributesResource.check!(normal.pid);
+  assert.ok(fine.every((f) => f.supported), JSON.stringify(fine));
+  normal.reap();
+
+  const gone = await spawnTarget(t, 'attr-state', ['rmcwd', path.join(dir, 'doomed')]);
+  const cwdFinding = attributesResource.check!(gone.pid).filter((f) => !f.supported);
+  assert.equal(cwdFinding.length, 1, JSON.stringify(cwdFinding));
+  assert.match(cwdFinding[0].what, /working directory .*doomed \(deleted\)/);
+  const dump = startDump(gone.pid);
+  try {
+    assert.throws(() => attributesResource.capture(dump.ctx), (err: unknown) => err instanceof StasisError && err.code === 'UNSUPPORTED' && /deleted/.test(err.message));
+  } finally {
+    dump.finish();
+  }
+  gone.reap();
+
+  if (process.getuid?.() !== 0) return; // chroot needs root
+  const jail = fs.mkdtempSync(path.join(dir, 'jail'));
+  const jailed = await spawnTarget(t, 'attr-state', ['chroot', jail]);
+  const rootFinding = attributesResource.check!(jailed.pid).filter((f) => !f.supported);
+  assert.equal(rootFinding.length, 1, JSON.stringify(rootFinding));
+  assert.match(rootFinding[0].what, new RegExp(`root directory ${jail}`));
+  assert.match(rootFinding[0].reason!, /chroot/);
+  const dump2 = startDump(jailed.pid);
+  try {
+    assert.throws(() => attributesResource.capture(dump2.ctx), (err: unknown) => err instanceof StasisError && err.code === 'UNSUPPORTED' && /chroot/.test(err.message));
+  } finally {
+    dump2.finish();
+  }
+  jailed.reap();
+});
