@@ -8,6 +8,7 @@
  *
  * All 64-bit ELF quantities (addresses, offsets, sizes) are bigints.
  */
+import { STASIS_NOTE, STASIS_OWNER } from './stasis-notes.js';
 import * as fs from 'node:fs';
 import { StasisError } from '../errors.js';
 import {
@@ -193,7 +194,10 @@ function flagsString(f: number): string {
   return (f & PF_R ? 'r' : '-') + (f & PF_W ? 'w' : '-') + (f & PF_X ? 'x' : '-');
 }
 
+const STASIS_NOTE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(STASIS_NOTE).map(([name, type]) => [type, `STASIS_${name}`]));
+
 function typeName(owner: string, type: number): string {
+  if (owner === STASIS_OWNER) return STASIS_NOTE_NAMES[type] ?? `type ${hex(type)}`;
   return NOTE_TYPE_NAMES[owner]?.[type] ?? `type ${hex(type)}`;
 }
 
