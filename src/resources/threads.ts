@@ -35,19 +35,34 @@ export interface ThreadState {
  * /proc that do not change at the freeze are added after the release by describeThreads().
  */
 export function captureThreads(frozen: FrozenProcess): ThreadState[] {
-  return frozen.threads.map((thread) => ({
-    tid: thread.tid,
-    regs: thread.getRegisters(),
-    fpregs: thread.getFpRegisters(),
-    xstate: thread.getXstate(),
-    sigmask: thread.getSignalMask(),
-    sigpending: 0n,
-    stopSiginfo: thread.getStopSiginfo(),
-    stopSignal: thread.stopSignal,
-    name: '',
-    utimeTicks: 0,
-    stimeTicks: 0,
-  }));
+  return frozen.threads.map((thread) => {
+    const xstate = thread.getXstate();
+    return {
+      tid: thread.tid,
+      regs: thread.getRegisters(),
+      fpregs: xstate ? fxsaveOf(xstate) : thread.getFpRegisters(),
+      xstate,
+      sigmask: thread.getSignalMask(),
+      sigpending: 0n,
+      // Only a signal-delivery-stop has a siginfo worth keeping; ours are synthetic.
+      stopSiginfo: thread.stop === 'signal' ? thread.getStopSiginfo() : null,
+      stopSignal: thread.stopSignal,
+      name: '',
+      utimeTicks: 0,
+      stimeTicks: 0,
+    };
+  });
+}
+
+/**
+ * NT_PRFPREG without another ptrace call: the XSAVE area starts with the same 512-byte
+ * FXSAVE image, except that the kernel puts xcr0 and its software bytes in sw_reserved
+ * (bytes 464-511), which the FP regset leaves zero.
+ */
+function fxsaveOf(xstate: Buffer): Buffer {
+  const fx = Buffer.from(xstate.subarray(0, 512));
+  fx.fill(0, 464);
+  return fx;
 }
 
 /**
