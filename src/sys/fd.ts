@@ -9,6 +9,7 @@ import { errnoError, SysError } from './errno.js';
 const pipe2Raw = libc.func('int pipe2(_Out_ int *fds, int flags)');
 const teeRaw = libc.func('long tee(int fd_in, int fd_out, size_t len, unsigned int flags)');
 const fcntlRaw = libc.func('int fcntl(int fd, int cmd, long arg)');
+const dup3Raw = libc.func('int dup3(int oldfd, int newfd, int flags)');
 const lseekRaw = libc.func('long lseek(int fd, long offset, int whence)');
 const ioctlIntRaw = libc.func('int ioctl(int fd, unsigned long request, _Out_ int *value)');
 const pollRaw = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
@@ -62,19 +63,27 @@ export const POLL = { IN: 0x1, PRI: 0x2, OUT: 0x4, ERR: 0x8, HUP: 0x10, NVAL: 0x
 
 const FIONREAD = 0x541b;
 const SYS_kcmp = 312;
+const SYS_pidfd_open = 434;
+const SYS_pidfd_getfd = 438;
 const KCMP_FILE = 0;
+const KCMP_FILES = 2;
 const ENXIO = 6;
 
 /** pipe2(2): [read end, write end]. */
-export function pipe2(flags = O.CLOEXEC): [number, number] {
+export function pipe2(flags: number = O.CLOEXEC): [number, number] {
   const fds = [0, 0];
   check(pipe2Raw(fds, flags), 'pipe2');
   return [fds[0], fds[1]];
 }
 
 /** tee(2): duplicates up to `length` bytes from one pipe into another without consuming them. */
-export function tee(fdIn: number, fdOut: number, length: number, flags = SPLICE_F_NONBLOCK): number {
+export function tee(fdIn: number, fdOut: number, length: number, flags: number = SPLICE_F_NONBLOCK): number {
   return check(teeRaw(fdIn, fdOut, length, flags), 'tee');
+}
+
+/** dup3(2): `oldfd` also at `newfd` (closing what was there), O_CLOEXEC in `flags` or not. */
+export function dup3(oldfd: number, newfd: number, flags = 0): void {
+  check(dup3Raw(oldfd, newfd, flags), `dup3 to fd ${newfd}`);
 }
 
 export function fcntl(fd: number, cmd: number, arg: number = 0): number {
@@ -134,4 +143,29 @@ export function sameOpenFile(pid1: number, fd1: number, pid2: number, fd2: numbe
   const r = Number(syscallRaw(SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2, 0));
   if (r === -1) throw errnoError(lastErrno(), 'kcmp(KCMP_FILE)', { pid: pid1 });
   return r === 0;
+}
+
+/** kcmp(KCMP_FILES): whether two tasks (threads of one process, say) share one fd table. */
+export function sameFdTable(tid1: number, tid2: number): boolean {
+  const r = Number(syscallRaw(SYS_kcmp, tid1, tid2, KCMP_FILES, 0, 0, 0));
+  if (r === -1) throw errnoError(lastErrno(), 'kcmp(KCMP_FILES)', { tid: tid2 });
+  return r === 0;
+}
+
+/** pidfd_open(2). */
+export function pidfdOpen(pid: number): number {
+  const r = Number(syscallRaw(SYS_pidfd_open, pid, 0, 0, 0, 0, 0));
+  if (r === -1) throw errnoError(lastErrno(), 'pidfd_open', { pid });
+  return r;
+}
+
+/**
+ * pidfd_getfd(2): a duplicate, in this process (close-on-exec), of fd `fd` of the process
+ * behind `pidfd`: the same open file description, so unlike an open of /proc/PID/fd/N it
+ * adds no reader or writer to a pipe. Needs ptrace access to the process.
+ */
+export function pidfdGetfd(pidfd: number, fd: number, pid?: number): number {
+  const r = Number(syscallRaw(SYS_pidfd_getfd, pidfd, fd, 0, 0, 0, 0));
+  if (r === -1) throw errnoError(lastErrno(), `pidfd_getfd of fd ${fd}`, { pid });
+  return r;
 }

@@ -1,13 +1,15 @@
 /**
- * Capture of the fd table of a frozen process. Everything is read from outside through
- * /proc/PID/fd/N (a fresh open of the same file), so nothing in the process changes:
- * pipe contents are copied with tee(2), which leaves them in the pipe.
+ * Capture of the fd table of a frozen process, from outside, changing nothing in it:
+ * memfd and deleted-file contents are read through a fresh open of /proc/PID/fd/N (its
+ * own offset); pipes and FIFOs are probed through a duplicate of the process's own
+ * description (pidfd_getfd, which adds no reader or writer), and their buffered bytes
+ * copied with tee(2), which leaves them in the pipe. No syscall is injected.
  */
 import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { identifyFile } from '../file-identity.js';
 import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges } from '../../sys/fd.js';
-import { inspect, inodeKey, mapsDev, type Description } from './inspect.js';
+import { inspect, inodeKey, mapsDev, withTheirFd, type Description } from './inspect.js';
 import type { FilesState, OpenFile, StoredContents } from './state.js';
 
 function openProcFd(pid: number, fd: number, flags: number): number {
@@ -40,26 +42,35 @@ export function readContents(pid: number, fd: number): StoredContents {
   }
 }
 
-/** Capacity and buffered bytes of a pipe or FIFO, copied with tee(2) into a pipe of ours and read from there. */
-export function readPipe(pid: number, fd: number): { capacity: number; data: Buffer } {
-  const src = openProcFd(pid, fd, O.RDONLY | O.NONBLOCK);
-  try {
-    const capacity = fcntl(src, F.GETPIPE_SZ);
+/**
+ * Capacity and buffered bytes of a pipe or FIFO: the bytes are copied with tee(2) from the
+ * process's own read end (pidfd_getfd) into a pipe of ours and read from there, so they
+ * stay in the process's pipe. `readFd` is null when the process holds no read end.
+ */
+export function readPipe(pid: number, anyFd: number, readFd: number | null): { capacity: number; data: Buffer } {
+  const capacity = withTheirFd(pid, anyFd, (ours) => fcntl(ours, F.GETPIPE_SZ));
+  if (readFd === null) return { capacity, data: Buffer.alloc(0) };
+  const data = withTheirFd(pid, readFd, (src) => {
     const pending = bytesPending(src);
-    if (pending === 0) return { capacity, data: Buffer.alloc(0) };
+    if (pending === 0) return Buffer.alloc(0);
     const [r, w] = pipe2(O.CLOEXEC | O.NONBLOCK);
     try {
       if (fcntl(w, F.GETPIPE_SZ) < capacity) fcntl(w, F.SETPIPE_SZ, capacity);
       const copied = tee(src, w, pending);
       if (copied !== pending) throw new Error(`tee copied ${copied} of the ${pending} buffered bytes`);
-      return { capacity, data: readAll(r, copied, null) };
+      return readAll(r, copied, null);
     } finally {
       closeSync(r);
       closeSync(w);
     }
-  } finally {
-    closeSync(src);
-  }
+  });
+  return { capacity, data };
+}
+
+/** An fd of the process reading the pipe or FIFO with inode `key`, if it has one. */
+function readableFd(descriptions: Description[], key: string): number | null {
+  const reader = descriptions.find((d) => inodeKey(d.first.st) === key && d.decision === 'restore' && (d.flags & O.ACCMODE) !== O.WRONLY && (d.flags & O.PATH) === 0);
+  return reader ? reader.fds[0] : null;
 }
 
 function failure(pid: number, d: Description, message: string, cause?: unknown): StasisError {
@@ -68,7 +79,10 @@ function failure(pid: number, d: Description, message: string, cause?: unknown):
 }
 
 export function captureFiles(pid: number): FilesState {
-  const { descriptions } = inspect(pid);
+  const { descriptions, ownTables } = inspect(pid);
+  if (ownTables.length > 0) {
+    throw new StasisError('UNSUPPORTED', `thread ${ownTables[0]} of process ${pid} has an fd table of its own (cloned without CLONE_FILES), which cannot be checkpointed yet`, { pid, tid: ownTables[0] });
+  }
   const bad = descriptions.find((d) => d.decision === 'unsupported');
   if (bad) throw failure(pid, bad, bad.reason ?? 'cannot be checkpointed');
 
@@ -101,9 +115,9 @@ export function captureFiles(pid: number): FilesState {
             let index = objects.get(key);
             if (index === undefined) {
               index = state.pipes.length;
-              const { capacity, data } = readPipe(pid, p.fd);
-              // Only ends in the process: a widowed write end's bytes can never be read.
-              state.pipes.push({ id: index, ino: String(p.st.ino), capacity, data: d.halfOutside && (d.flags & O.ACCMODE) === O.WRONLY ? Buffer.alloc(0) : data });
+              // A widowed write end's bytes can never be read: only a read end's are kept.
+              const { capacity, data } = readPipe(pid, p.fd, readableFd(descriptions, key));
+              state.pipes.push({ id: index, ino: String(p.st.ino), capacity, data });
               objects.set(key, index);
             }
             file = { ...common, kind: 'pipe', pipe: index };
@@ -113,8 +127,9 @@ export function captureFiles(pid: number): FilesState {
             let index = objects.get(key);
             if (index === undefined) {
               index = state.fifos.length;
-              const { capacity, data } = readPipe(pid, p.fd);
-              state.fifos.push({ id: index, path: cls.path, capacity, data: d.halfOutside ? Buffer.alloc(0) : data });
+              // With an end outside, the bytes are not ours (and check made sure there are none).
+              const { capacity, data } = readPipe(pid, p.fd, d.halfOutside ? null : readableFd(descriptions, key));
+              state.fifos.push({ id: index, path: cls.path, capacity, data });
               objects.set(key, index);
             }
             file = { ...common, kind: 'fifo', fifo: index };
@@ -131,7 +146,7 @@ export function captureFiles(pid: number): FilesState {
               } finally {
                 closeSync(ours);
               }
-              state.memfds.push({ id: index, name: cls.name, seals, dev: mapsDev(p.st), ino: String(p.st.ino), contents: readContents(pid, p.fd) });
+              state.memfds.push({ id: index, name: cls.name, seals, mode: Number(p.st.mode & 0o7777n), dev: mapsDev(p.st), ino: String(p.st.ino), contents: readContents(pid, p.fd) });
               objects.set(key, index);
             }
             file = { ...common, kind: 'memfd', memfd: index };

@@ -4,9 +4,10 @@
  * process, and what cannot be checkpointed and why. Shared by `stasis check` (process
  * running) and capture (process frozen), so both say the same thing.
  */
-import { openSync, closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
-import { O, POLL, pollNow, bytesPending, sameOpenFile } from '../../sys/fd.js';
+import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, pidfdOpen, pidfdGetfd } from '../../sys/fd.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
 export const MAX_STORED_FILE_BYTES = 64 << 20;
@@ -69,7 +70,10 @@ export interface Description {
   decision: Decision;
   /** Why it is unsupported, or a note on how it will be restored. */
   reason?: string;
-  /** For 'inherited': the restorer's fd it is re-attached to. */
+  /**
+   * For 'inherited': its lowest fd among 0-2. At restore each of its fds 0-2 becomes the
+   * restorer's fd of the same number, and its other fds duplicates of the restorer's `stdio`.
+   */
   stdio?: number;
   /** For pipes and FIFOs: an end outside the process exists (so the buffered data is not ours to restore). */
   halfOutside?: boolean;
@@ -79,6 +83,25 @@ export interface Inspection {
   pid: number;
   probes: ProbedFd[];
   descriptions: Description[];
+  /** Threads with an fd table of their own (cloned without CLONE_FILES): not supported. */
+  ownTables: number[];
+}
+
+/** Threads of `pid` that do not share its fd table. */
+export function threadsWithOwnFdTable(pid: number): number[] {
+  let tids: number[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number).filter((tid) => tid !== pid);
+  } catch {
+    return [];
+  }
+  return tids.filter((tid) => {
+    try {
+      return !sameFdTable(pid, tid);
+    } catch {
+      return false; // exited, or kcmp unavailable
+    }
+  });
 }
 
 export function inodeKey(st: BigIntStats): string {
@@ -175,7 +198,12 @@ export function probe(pid: number, fd: number): ProbedFd | null {
     const link = readFdLink(pid, fd);
     const st = statFd(pid, fd);
     const info = readFdInfo(pid, fd);
-    return { fd, link, st, info, cls: classify(pid, fd, link, st) };
+    let cls = classify(pid, fd, link, st);
+    // An O_PATH fd names a file without opening it: whatever the file is, it is reopened by path.
+    if (info.flags & O.PATH && link.startsWith('/') && !link.endsWith(' (deleted)') && cls.kind !== 'directory' && cls.kind !== 'regular') {
+      cls = { kind: 'regular', path: link, identity: false };
+    }
+    return { fd, link, st, info, cls };
   } catch (err) {
     // Closed between the listing and the probe (the process runs during `check`).
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -205,33 +233,44 @@ function groupDescriptions(pid: number, probes: ProbedFd[]): ProbedFd[][] {
 }
 
 function accessMode(flags: number): { read: boolean; write: boolean } {
+  if (flags & O.PATH) return { read: false, write: false };
   const mode = flags & O.ACCMODE;
   return { read: mode === O.RDONLY || mode === O.RDWR, write: mode === O.WRONLY || mode === O.RDWR };
 }
 
 /**
- * Whether the other end of a pipe that the process holds only one end of is open anywhere
- * (poll on a fresh open of the end: POLLHUP on a read end means no writer is left, POLLERR
- * on a write end means no reader is left).
+ * Runs `fn` on a duplicate of fd `fd` of process `pid` (pidfd_getfd): the process's own
+ * open file description, so probing a pipe or FIFO adds no reader or writer to it (an
+ * open of /proc/PID/fd/N would, and could complete an open(2) blocked in the process).
+ */
+export function withTheirFd<T>(pid: number, fd: number, fn: (ours: number) => T): T {
+  const pidfd = pidfdOpen(pid);
+  try {
+    const ours = pidfdGetfd(pidfd, fd, pid);
+    try {
+      return fn(ours);
+    } finally {
+      closeSync(ours);
+    }
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+/**
+ * Whether the other end of a pipe that the process holds only one end of is open anywhere:
+ * POLLHUP on a read end means no writer is left, POLLERR on a write end no reader.
  */
 function otherEndOpen(pid: number, fd: number, weRead: boolean): boolean {
-  const ours = openSync(`/proc/${pid}/fd/${fd}`, (weRead ? O.RDONLY : O.WRONLY) | O.NONBLOCK);
-  try {
+  return withTheirFd(pid, fd, (ours) => {
     const revents = pollNow(ours, weRead ? POLL.IN : POLL.OUT);
     return weRead ? (revents & POLL.HUP) === 0 : (revents & POLL.ERR) === 0;
-  } finally {
-    closeSync(ours);
-  }
+  });
 }
 
 /** Bytes buffered in a pipe or FIFO, without reading them. */
 export function pipePending(pid: number, fd: number): number {
-  const ours = openSync(`/proc/${pid}/fd/${fd}`, O.RDONLY | O.NONBLOCK);
-  try {
-    return bytesPending(ours);
-  } finally {
-    closeSync(ours);
-  }
+  return withTheirFd(pid, fd, bytesPending);
 }
 
 function isStdio(d: Description): number | undefined {
@@ -239,8 +278,17 @@ function isStdio(d: Description): number | undefined {
 }
 
 export function inspect(pid: number): Inspection {
+  let fds: number[];
+  try {
+    fds = listFds(pid);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new StasisError('NO_SUCH_PROCESS', `no process with pid ${pid}`, { pid, cause: err });
+    if (code === 'EACCES' || code === 'EPERM') throw new StasisError('PERMISSION_DENIED', `not permitted to read the fds of process ${pid} (/proc/${pid}/fd)`, { pid, cause: err });
+    throw err;
+  }
   const probes: ProbedFd[] = [];
-  for (const fd of listFds(pid)) {
+  for (const fd of fds) {
     const p = probe(pid, fd);
     if (p) probes.push(p);
   }
@@ -270,7 +318,7 @@ export function inspect(pid: number): Inspection {
   descriptions.sort((a, b) => a.fds[0] - b.fds[0]);
 
   for (const d of descriptions) decide(pid, d, descriptions);
-  return { pid, probes, descriptions };
+  return { pid, probes, descriptions, ownTables: threadsWithOwnFdTable(pid) };
 }
 
 function decide(pid: number, d: Description, all: Description[]): void {
@@ -282,7 +330,7 @@ function decide(pid: number, d: Description, all: Description[]): void {
   const inherit = (stdio: number, what: string) => {
     d.decision = 'inherited';
     d.stdio = stdio;
-    d.reason = `${what}: inherited, re-attached to the restorer's ${['stdin', 'stdout', 'stderr'][stdio]} at restore`;
+    d.reason = what;
   };
   const stdio = isStdio(d);
   switch (cls.kind) {
@@ -301,24 +349,11 @@ function decide(pid: number, d: Description, all: Description[]): void {
   if (d.flags & O.ASYNC) return unsupported('signal-driven I/O (O_ASYNC) cannot be checkpointed yet');
 
   if (cls.kind === 'pipe' || cls.kind === 'fifo') {
-    const key = inodeKey(d.first.st);
-    const same = all.filter((o) => inodeKey(o.first.st) === key);
-    const read = same.some((o) => accessMode(o.flags).read);
-    const write = same.some((o) => accessMode(o.flags).write);
-    if (read && write) return;
-    d.halfOutside = true;
-    const what = cls.kind === 'pipe' ? d.first.link : `FIFO ${cls.path}`;
-    if (stdio !== undefined) return inherit(stdio, `a ${cls.kind === 'pipe' ? 'pipe' : 'FIFO'} whose other end is outside the process`);
-    if (cls.kind === 'fifo') {
-      const pending = pipePending(pid, d.fds[0]);
-      if (pending > 0) return unsupported(`${what} holds ${pending} unread bytes and its other end is outside the process`);
-      d.reason = `the other end of ${what} is outside the process; it is reopened by path`;
-      return;
+    try {
+      decidePipe(pid, d, all, stdio, inherit, unsupported);
+    } catch (err) {
+      unsupported(`its pipe could not be examined: ${(err as Error).message}`);
     }
-    if (otherEndOpen(pid, d.fds[0], read)) {
-      return unsupported(`the other end of ${what} is open outside the process (pipes to other processes cannot be checkpointed yet)`);
-    }
-    d.reason = `its other end was closed everywhere; it is restored as such (${read ? 'no writer left' : 'no reader left'})`;
     return;
   }
   if (cls.kind === 'memfd' || cls.kind === 'ghost') {
@@ -359,14 +394,16 @@ export function describeKind(d: Description): string {
 
 /**
  * Other processes that hold the pipes, FIFOs, memfds and deleted files the process is to
- * be restored with: after a restore they would no longer share them. Processes we may not
- * look into are skipped.
+ * be restored with (after a restore they would no longer share them), or the other end
+ * of a pipe that makes it unsupported (to name who holds it). Processes we may not look
+ * into are skipped.
  */
 export function holdersElsewhere(pid: number, descriptions: Description[]): Map<Description, string[]> {
   const wanted = new Map<string, Description[]>(); // link text -> descriptions
   for (const d of descriptions) {
     const k = d.first.cls.kind;
-    if (d.decision !== 'restore' || !(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost')) continue;
+    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost')) continue;
+    if (d.decision !== 'restore' && !(d.decision === 'unsupported' && d.halfOutside)) continue;
     const list = wanted.get(d.first.link) ?? [];
     list.push(d);
     wanted.set(d.first.link, list);
@@ -412,4 +449,35 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
     }
   }
   return found;
+}
+
+/** Pipes and FIFOs: both ends in the process, or stdio to outside, or an end whose other end is gone. */
+function decidePipe(
+  pid: number,
+  d: Description,
+  all: Description[],
+  stdio: number | undefined,
+  inherit: (stdio: number, what: string) => void,
+  unsupported: (reason: string) => void,
+): void {
+  const cls = d.first.cls as { kind: 'pipe' } | { kind: 'fifo'; path: string };
+  const key = inodeKey(d.first.st);
+  const same = all.filter((o) => inodeKey(o.first.st) === key && o.first.cls.kind === cls.kind);
+  const read = same.some((o) => accessMode(o.flags).read);
+  const write = same.some((o) => accessMode(o.flags).write);
+  if (read && write) return;
+  d.halfOutside = true;
+  const what = cls.kind === 'pipe' ? d.first.link : `FIFO ${cls.path}`;
+  if (stdio !== undefined) return inherit(stdio, `a ${cls.kind === 'pipe' ? 'pipe' : 'FIFO'} whose other end is outside the process`);
+  if (cls.kind === 'fifo') {
+    const pending = pipePending(pid, d.fds[0]);
+    if (pending > 0) return unsupported(`${what} holds ${pending} unread bytes and its other end is outside the process`);
+    d.reason = `the other end of ${what} is outside the process; it is reopened by path`;
+    return;
+  }
+  if (otherEndOpen(pid, d.fds[0], read)) {
+    return unsupported(`the other end of ${what} is open outside the process: pipes to other processes cannot be checkpointed yet`);
+  }
+  d.reason = `its other end was closed everywhere; it is restored as such (${read ? 'no writer left' : 'no reader left'})`;
+  return;
 }

@@ -79,8 +79,9 @@ export interface FifoFile extends OpenFileCommon {
 
 /**
  * A description that leads outside the process (a terminal, a socket, a pipe whose other
- * end another process holds) on fd 0, 1 or 2: at restore, its fds become duplicates of
- * the restorer's own fd `stdio`.
+ * end another process holds) on fd 0, 1 or 2: at restore, each of its fds 0-2 becomes a
+ * duplicate of the restorer's own fd of that number, and its other fds duplicates of the
+ * restorer's fd `stdio` (its lowest fd among 0-2).
  */
 export interface InheritedFile extends OpenFileCommon {
   kind: 'inherited';
@@ -120,6 +121,8 @@ export interface MemfdObject {
   name: string;
   /** F_GET_SEALS (F_SEAL_SEAL alone for a memfd created without MFD_ALLOW_SEALING). */
   seals: number;
+  /** Permission bits (0777, or 0666 for MFD_NOEXEC_SEAL). */
+  mode: number;
   /** st_dev as /proc/PID/maps prints it (hex major:minor) and the inode, to find its mappings. */
   dev: string;
   ino: string;
@@ -161,4 +164,50 @@ export function fdForInode(state: FilesState, dev: string, ino: number | string)
     return (memfd && f.kind === 'memfd' && f.memfd === memfd.id) || (ghost && f.kind === 'ghost' && f.ghost === ghost.id);
   });
   return entry?.fd;
+}
+
+/** One row per fd, for `stasis inspect`. */
+export interface FdSummary {
+  fd: number;
+  kind: OpenFile['kind'];
+  /** What it pointed to at dump time. */
+  what: string;
+  flags: number;
+  pos: bigint;
+  cloexec: boolean;
+  /** Other fds of the same open file description. */
+  dupOf: number[];
+  /** Bytes the image stores for it (pipe/FIFO buffer, memfd or deleted file contents). */
+  storedBytes: number;
+}
+
+export function summarizeFiles(state: FilesState): FdSummary[] {
+  const stored = (file: OpenFile): number => {
+    const sum = (c: StoredContents) => c.ranges.reduce((n, r) => n + r.data.length, 0);
+    switch (file.kind) {
+      case 'pipe':
+        return state.pipes[file.pipe].data.length;
+      case 'fifo':
+        return state.fifos[file.fifo].data.length;
+      case 'memfd':
+        return sum(state.memfds[file.memfd].contents);
+      case 'ghost':
+        return sum(state.ghosts[file.ghost].contents);
+      default:
+        return 0;
+    }
+  };
+  return state.fds.map((entry) => {
+    const file = state.files[entry.file];
+    return {
+      fd: entry.fd,
+      kind: file.kind,
+      what: file.link,
+      flags: file.flags,
+      pos: file.pos,
+      cloexec: entry.cloexec,
+      dupOf: state.fds.filter((e) => e.file === entry.file && e.fd !== entry.fd).map((e) => e.fd),
+      storedBytes: stored(file),
+    };
+  });
 }

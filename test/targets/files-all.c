@@ -1,0 +1,144 @@
+/*
+ * files-all: one fd of every kind the files resource checkpoints, at fixed numbers.
+ *
+ *   10  DIR/data.txt  O_RDWR, "0123456789abcdef", offset 5
+ *   11  DIR/log.txt   O_WRONLY|O_APPEND, "line1\n" written, offset 6
+ *   12  dup of 10 (one open file description: shared offset)
+ *   13  /dev/null     O_RDWR
+ *   14  /dev/zero     O_RDONLY, close-on-exec
+ *   15  memfd "stasis-test", "memfd contents", offset 3, seals F_SEAL_GROW|F_SEAL_SHRINK
+ *   16  DIR/ghost.txt deleted while open: "ghost head" at 0, "ghost tail" at 1 MiB + 5
+ *       (a hole between), offset 7
+ *   17  pipe read end ("abc" buffered), capacity 128 KiB
+ *   18  pipe write end, O_NONBLOCK
+ *   19  DIR/fifo read end ("xyz" buffered)
+ *   20  DIR/fifo write end
+ *   21  DIR           O_RDONLY|O_DIRECTORY
+ *   22  DIR/data.txt  O_RDONLY, its own description, offset 2
+ *   23  pipe read end ("tail" buffered) whose write end is closed
+ *   24  DIR/data.txt  O_PATH
+ *   25  the memfd of 15 reopened O_RDONLY through /proc/self/fd/15 (another description)
+ *   26  pipe write end whose read end is closed (writing would raise SIGPIPE)
+ *   27  pipe read end with 200 KiB buffered, capacity 256 KiB   28  its write end
+ *   29  memfd "big": 3 MiB, byte i = (i * 7) & 0xff (more than a restorer's scratch memory)
+ *
+ * Everything else above 2 is closed first. Writes DIR/ready when done, then pauses.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char *dir;
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static void place(int fd, int want, int flags) {
+  if (fd < 0) die("open");
+  if (fd == want) return;
+  if (dup3(fd, want, flags) < 0) die("dup3");
+  close(fd);
+}
+
+static char *in_dir(const char *name) {
+  static char buf[4][4096];
+  static int n;
+  char *p = buf[n++ % 4];
+  snprintf(p, 4096, "%s/%s", dir, name);
+  return p;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  dir = argv[1];
+  syscall(SYS_close_range, 3, ~0U, 0);
+
+  int fd = open(in_dir("data.txt"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (write(fd, "0123456789abcdef", 16) != 16) die("write");
+  lseek(fd, 5, SEEK_SET);
+  place(fd, 10, 0);
+
+  fd = open(in_dir("log.txt"), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+  if (write(fd, "line1\n", 6) != 6) die("write");
+  place(fd, 11, 0);
+
+  if (dup2(10, 12) < 0) die("dup2");
+
+  place(open("/dev/null", O_RDWR), 13, 0);
+  place(open("/dev/zero", O_RDONLY), 14, O_CLOEXEC);
+
+  fd = memfd_create("stasis-test", MFD_ALLOW_SEALING);
+  if (write(fd, "memfd contents", 14) != 14) die("write");
+  lseek(fd, 3, SEEK_SET);
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK) < 0) die("F_ADD_SEALS");
+  place(fd, 15, 0);
+
+  fd = open(in_dir("ghost.txt"), O_RDWR | O_CREAT | O_TRUNC, 0640);
+  if (pwrite(fd, "ghost head", 10, 0) != 10) die("pwrite");
+  if (pwrite(fd, "ghost tail", 10, (1 << 20) + 5) != 10) die("pwrite");
+  lseek(fd, 7, SEEK_SET);
+  unlink(in_dir("ghost.txt"));
+  place(fd, 16, 0);
+
+  int p[2];
+  if (pipe(p) < 0) die("pipe");
+  if (fcntl(p[1], F_SETPIPE_SZ, 128 * 1024) < 0) die("F_SETPIPE_SZ");
+  if (write(p[1], "abc", 3) != 3) die("write");
+  fcntl(p[1], F_SETFL, O_NONBLOCK);
+  place(p[0], 17, 0);
+  place(p[1], 18, 0);
+
+  if (mkfifo(in_dir("fifo"), 0600) < 0) die("mkfifo");
+  int r = open(in_dir("fifo"), O_RDONLY | O_NONBLOCK);
+  int w = open(in_dir("fifo"), O_WRONLY);
+  if (write(w, "xyz", 3) != 3) die("write");
+  fcntl(r, F_SETFL, 0);
+  place(r, 19, 0);
+  place(w, 20, 0);
+
+  place(open(dir, O_RDONLY | O_DIRECTORY), 21, 0);
+
+  fd = open(in_dir("data.txt"), O_RDONLY);
+  lseek(fd, 2, SEEK_SET);
+  place(fd, 22, 0);
+
+  if (pipe(p) < 0) die("pipe");
+  if (write(p[1], "tail", 4) != 4) die("write");
+  close(p[1]);
+  place(p[0], 23, 0);
+
+  place(open(in_dir("data.txt"), O_PATH), 24, 0);
+  place(open("/proc/self/fd/15", O_RDONLY), 25, 0);
+
+  if (pipe(p) < 0) die("pipe");
+  close(p[0]);
+  place(p[1], 26, 0);
+
+  if (pipe(p) < 0) die("pipe");
+  if (fcntl(p[1], F_SETPIPE_SZ, 256 * 1024) < 0) die("F_SETPIPE_SZ");
+  static char chunk[200 * 1024];
+  for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = (char)('a' + i % 26);
+  if (write(p[1], chunk, sizeof chunk) != (ssize_t)sizeof chunk) die("write");
+  place(p[0], 27, 0);
+  place(p[1], 28, 0);
+
+  fd = memfd_create("big", 0);
+  static unsigned char big[3 << 20];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7);
+  if (write(fd, big, sizeof big) != (ssize_t)sizeof big) die("write");
+  place(fd, 29, 0);
+
+  fd = open(in_dir("ready.tmp"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dprintf(fd, "%d\n", (int)getpid());
+  close(fd);
+  rename(in_dir("ready.tmp"), in_dir("ready"));
+  for (;;) pause();
+}

@@ -1,0 +1,82 @@
+/*
+ * files-unsupported: fds that cannot be checkpointed, at fixed numbers, plus one that can.
+ *
+ *   10  socket (AF_UNIX socketpair, one end)    11  its other end
+ *   12  eventfd                                  13  epoll instance
+ *   14  signalfd                                 15  timerfd
+ *   16  inotify instance                         17  /dev/null (supported)
+ *   18  read end of a pipe whose write end only a child process holds
+ *   19/20  a pipe with both ends here, also held by that child
+ *   21  an AF_INET socket
+ *
+ * Everything else above 2 is closed first. Writes "PID CHILD" to DIR/ready, then pauses.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static void place(int fd, int want) {
+  if (fd < 0) {
+    perror("create");
+    exit(1);
+  }
+  if (fd == want) return;
+  if (dup2(fd, want) < 0) {
+    perror("dup2");
+    exit(1);
+  }
+  close(fd);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  syscall(SYS_close_range, 3, ~0U, 0);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) return 1;
+  place(sv[0], 10);
+  place(sv[1], 11);
+  place(eventfd(0, 0), 12);
+  place(epoll_create1(0), 13);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR1);
+  place(signalfd(-1, &mask, 0), 14);
+  place(timerfd_create(CLOCK_MONOTONIC, 0), 15);
+  place(inotify_init1(0), 16);
+  place(open("/dev/null", O_RDWR), 17);
+  int to_child[2], both[2];
+  if (pipe(to_child) < 0 || pipe(both) < 0) return 1;
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(to_child[0]);
+    for (;;) pause();
+  }
+  close(to_child[1]);
+  place(to_child[0], 18);
+  place(both[0], 19);
+  place(both[1], 20);
+  place(socket(AF_INET, SOCK_STREAM, 0), 21);
+
+  char path[4096];
+  snprintf(path, sizeof path, "%s/ready.tmp", argv[1]);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dprintf(fd, "%d %d\n", (int)getpid(), (int)child);
+  close(fd);
+  char final[4096];
+  snprintf(final, sizeof final, "%s/ready", argv[1]);
+  rename(path, final);
+  for (;;) pause();
+}
