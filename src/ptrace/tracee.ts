@@ -57,10 +57,12 @@ export class Tracee {
   /**
    * Run each capture request once while the thread is not stopped yet (they fail with
    * ESRCH at once), so that V8 compiles and koffi binds them before the pause, not in it.
+   * The wait is on our own pid (ECHILD): a wait on the thread could consume the stop of
+   * a thread that was already group-stopped when seized.
    * A cold first call costs tens of microseconds each, milliseconds in all.
    */
   warmUp(): void {
-    const requests = [() => this.getRegisters(), () => this.getFpRegisters(), () => this.getXstate(), () => this.getSignalMask(), () => this.getStopSiginfo(), () => waitTask(this.tid, WAIT.ALL | WAIT.NOHANG)];
+    const requests = [() => this.getRegisters(), () => this.getFpRegisters(), () => this.getXstate(), () => this.getSignalMask(), () => this.getStopSiginfo(), () => waitTask(process.pid, WAIT.ALL | WAIT.NOHANG)];
     for (const request of requests) {
       try {
         request();
