@@ -107,6 +107,8 @@ export interface StoredSegment {
   checksum: number;
 }
 
+/** The end of the user address space with 4-level page tables (x86_64 TASK_SIZE_MAX). */
+const TASK_SIZE = 0x7ffffffff000;
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const MREMAP_MAYMOVE = 1;
@@ -142,17 +144,17 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageF
   const specials = ['[vvar]', '[vvar_vclock]', '[vdso]'];
   const imageRanges = state.mappings.map((m) => ({ start: m.start, end: m.end }));
 
-  // 1. Scratch memory where nothing of the image will go, then empty the stub's space.
+  // 1. Scratch memory where nothing of the image will go, then empty the stub's space:
+  // everything but the vDSO areas and that scratch, in as few munmaps as there are gaps.
   let current = readMaps(pid);
   const scratchAt = findGap([...imageRanges, ...current], 1 << 20);
-  const oldScratch = { start: Number(remote.scratch), end: Number(remote.scratch) + remote.scratchSize };
   remote.mapScratch(1 << 20, BigInt(scratchAt));
-  for (const m of current) {
-    if (specials.includes(m.path) || m.path === '[vsyscall]') continue;
-    if (m.start >= oldScratch.start && m.end <= oldScratch.end) continue;
-    remote.syscall(SYSCALL.munmap, [m.start, m.end - m.start], `munmap of the stub's ${mappingName(m)}`);
+  const kept = [...current.filter((m) => specials.includes(m.path)), { start: scratchAt, end: scratchAt + (1 << 20) }].sort((a, b) => a.start - b.start);
+  let from = 0;
+  for (const range of [...kept, { start: TASK_SIZE, end: TASK_SIZE }]) {
+    if (range.start > from) remote.syscall(SYSCALL.munmap, [from, range.start - from], `munmap of the stub's memory at 0x${from.toString(16)}`);
+    from = Math.max(from, range.end);
   }
-  remote.syscall(SYSCALL.munmap, [oldScratch.start, oldScratch.end - oldScratch.start], "munmap of the stub's scratch memory");
 
   // 2. The vDSO and its data pages to their old addresses, through a free spot so that no
   // move lands on an area still to be moved. The syscall instruction we use moves with it.
@@ -164,6 +166,7 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageF
   let done = 0;
   const chunk = Buffer.allocUnsafe(COPY_CHUNK);
   const memFd = openSync(`/proc/${pid}/mem`, 'r+');
+  const files = new MappedFiles(remote);
   try {
     state.mappings.forEach((m, i) => {
       if (m.kind === 'vdso' || m.kind === 'vvar' || m.kind === 'vvar_vclock' || m.kind === 'vsyscall') return;
@@ -173,7 +176,7 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageF
       if (!checkWhileCopying) verifyChecksum(imageFd, m, segment, chunk);
       let crc = 0;
       const writable = m.restore.length > 0 && m.perms[1] !== 'w';
-      createMapping(remote, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms));
+      createMapping(remote, files, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms));
       for (const [start, end] of m.restore) {
         for (let at = start; at < end; at += COPY_CHUNK) {
           const length = Math.min(COPY_CHUNK, end - at);
@@ -191,6 +194,7 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageF
       if (writable) remote.syscall(SYSCALL.mprotect, [m.start, m.end - m.start, prot(m.perms)], `mprotect of ${describe(m)}`);
       for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
     });
+    files.closeAll();
   } finally {
     closeSync(memFd);
   }
@@ -200,7 +204,30 @@ function describe(m: MappingState): string {
   return `${m.start.toString(16)}-${m.end.toString(16)} ${m.perms}${m.path ? ' ' + m.path : ''}`;
 }
 
-function createMapping(remote: RemoteTask, m: MappingState, protection: number): void {
+/** Files opened in the process being rebuilt, once each, for all their mappings. */
+class MappedFiles {
+  private readonly fds = new Map<string, bigint>();
+
+  constructor(private readonly remote: RemoteTask) {}
+
+  fdFor(path: string, mode: number): bigint {
+    const key = `${mode}:${path}`;
+    let fd = this.fds.get(key);
+    if (fd === undefined) {
+      this.remote.resetScratch();
+      fd = this.remote.syscall(SYSCALL.open, [this.remote.putString(path), mode, 0], `open of ${path} to map it`);
+      this.fds.set(key, fd);
+    }
+    return fd;
+  }
+
+  closeAll(): void {
+    for (const [key, fd] of this.fds) this.remote.syscall(SYSCALL.close, [fd], `close of ${key.slice(key.indexOf(':') + 1)}`);
+    this.fds.clear();
+  }
+}
+
+function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, protection: number): void {
   const length = m.end - m.start;
   const what = `mmap of ${describe(m)}`;
   if (m.kind === 'anonymous') {
@@ -213,13 +240,8 @@ function createMapping(remote: RemoteTask, m: MappingState, protection: number):
     return;
   }
   const shared = m.kind === 'shared-file';
-  remote.resetScratch();
-  const fd = remote.syscall(SYSCALL.open, [remote.putString(m.path), shared && m.perms[1] === 'w' ? O_RDWR : O_RDONLY, 0], `open of ${m.path} to map it`);
-  try {
-    remote.syscall(SYSCALL.mmap, [m.start, length, protection, (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.FIXED, fd, m.offset], what);
-  } finally {
-    remote.syscall(SYSCALL.close, [fd], `close of ${m.path}`);
-  }
+  const fd = files.fdFor(m.path, shared && m.perms[1] === 'w' ? O_RDWR : O_RDONLY);
+  remote.syscall(SYSCALL.mmap, [m.start, length, protection, (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.FIXED, fd, m.offset], what);
 }
 
 function moveVdso(remote: RemoteTask, current: Mapping[], image: MappingState[], imageRanges: Array<{ start: number; end: number }>): void {
