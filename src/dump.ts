@@ -2,8 +2,8 @@
  * `stasis dump`: checkpoint a process into an ELF core image with stasis notes.
  *
  *   check every resource (refuse before freezing) -> freeze -> capture threads, mm and
- *   each resource -> plan memory -> write the image (synced, with checksums) -> kill the
- *   process, or release it with --leave-running.
+ *   each resource -> [--leave-running: fork a copy-on-write snapshot, release] -> plan
+ *   memory -> write the image (synced, with checksums) -> kill the process.
  *
  * Any failure before the image is safely on disk releases the process as it was.
  */
@@ -17,12 +17,13 @@ import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
 import { findSyscallInstruction } from './ptrace/inject.js';
 import { RemoteTask } from './ptrace/remote.js';
 import { pinToOneCpu } from './ptrace/pin.js';
-import { readMaps } from './proc/maps.js';
+import { readMaps, readSmaps } from './proc/maps.js';
 import { kill, SIG } from './sys/process.js';
 import { waitTask, WAIT } from './sys/ptrace.js';
 import { captureThreads, describeThreads, captureThreadRestartState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
-import { planSegments } from './resources/memory.js';
+import { planSegments, mappingsSnapshotMisses, copyFromTarget } from './resources/memory.js';
+import { takeSnapshot, killSnapshot, reapSnapshotZombie, type Snapshot } from './ptrace/snapshot.js';
 import { captureMappings } from './resources/mappings.js';
 import { mmResource } from './resources/mm.js';
 import { RESOURCES } from './resources/index.js';
@@ -48,7 +49,7 @@ export interface CheckpointResult {
   pid: number;
   threads: number;
   mappings: number;
-  /** How long the process was frozen (until killed or released). */
+  /** How long the process was frozen: until its snapshot was taken with --leave-running, else until it was killed. */
   frozenMs: number;
   /** From the first interrupt until every thread had stopped. */
   stopSkewMs: number;
@@ -69,10 +70,16 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
   checkOutputDirectory(output);
   const info = captureProcessInfo(pid);
   const syscallAt = findSyscallInstruction(pid);
+  // A process that goes on after the dump is released as soon as its state is captured and
+  // a copy-on-write snapshot holds its memory (as for `stasis core`). One that is killed
+  // after stays frozen until the image is safe, so that a failed dump leaves it as it was.
+  const useSnapshot = options.leaveRunning === true;
+  const missed = useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [];
   timer.mark('check');
 
   let frozen: FrozenProcess | null = null;
-  let done = false;
+  let snapshot: Snapshot | null = null;
+  let frozenMs = 0;
   const pinned = options.pin ? pinToOneCpu(pid) : null;
   try {
     frozen = freeze(pid);
@@ -82,21 +89,30 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     // Read before the scratch mapping exists: it must not be part of the image.
     const maps = readMaps(pid);
     const remote = new RemoteTask(frozen.leader, syscallAt, threads[0].regs);
-    let ctx: DumpContext;
     let captured: Array<{ type: number; version: number; state: unknown }>;
     let threadStates;
     try {
       remote.mapScratch();
-      ctx = { pid, frozen, threads, maps, remote };
+      const ctx: DumpContext = { pid, frozen, threads, maps, remote };
       threadStates = captureThreadRestartState(frozen, threads, remote);
       captured = [mmResource, ...RESOURCES].map((resource) => ({ type: resource.noteType, version: resource.version, state: resource.capture(ctx) }));
       remote.unmapScratch();
     } finally {
       remote.close();
     }
+    let copied = new Map<number, Buffer>();
+    if (useSnapshot) {
+      const regs = new Map(threads.map((t) => [t.tid, t.regs]));
+      snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);
+      copied = copyFromTarget(pid, missed);
+      frozen.release();
+      pinned?.unpin();
+      frozenMs = frozen.pauseMs;
+    }
     timer.mark('capture');
-    const segments = planSegments(pid, maps, pid, new Map(), 'checkpoint');
-    const mappings = captureMappings(pid, segments);
+    const source = snapshot?.childPid ?? pid;
+    const segments = planSegments(pid, maps, source, copied, 'checkpoint');
+    const mappings = captureMappings(source, segments);
     const notes = [
       ...buildCoreNotes(info, threads, maps),
       encodeStasisNote(STASIS_NOTE.THREADS, 1, { imageVersion: IMAGE_VERSION, pid, threads: threadStates }),
@@ -107,9 +123,11 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     const written = writeCore(output, notes, segments, { sync: true, checksums: true, onProgress: options.onProgress });
     syncDirectory(dirname(output));
     timer.mark('write');
-    done = true;
-    if (options.leaveRunning) frozen.release();
-    else killFrozen(frozen);
+    if (!useSnapshot) {
+      killFrozen(frozen);
+      frozenMs = Number(process.hrtime.bigint() - frozen.frozenAt) / 1e6;
+    }
+    removeSnapshot();
     timer.mark('finish');
     return {
       file: written.path,
@@ -118,17 +136,30 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
       pid,
       threads: threads.length,
       mappings: segments.length,
-      frozenMs: Number(process.hrtime.bigint() - frozen.frozenAt) / 1e6,
+      frozenMs,
       stopSkewMs: frozen.stopSkewMs,
       totalMs: Number(process.hrtime.bigint() - started) / 1e6,
       leftRunning: options.leaveRunning ?? false,
       phasesMs: timer.phases,
     };
   } catch (err) {
+    try {
+      removeSnapshot();
+    } catch {
+      // the first error is the one to report
+    }
     throw exitedOr(pid, err);
   } finally {
-    if (frozen && !done && !frozen.releasedAt) frozen.release();
+    if (frozen && !frozen.releasedAt) frozen.release();
     pinned?.unpin();
+  }
+
+  function removeSnapshot(): void {
+    if (!snapshot) return;
+    const child = snapshot;
+    snapshot = null;
+    killSnapshot(child);
+    reapSnapshotZombie(pid, child);
   }
 }
 
