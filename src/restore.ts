@@ -164,7 +164,7 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
     const rseq = getRseqConfiguration(pid);
     if (rseq.pointer !== 0n) remote.syscall(SYSCALL.rseq, [rseq.pointer, rseq.size, RSEQ_FLAG_UNREGISTER, rseq.signature], "unregistering the stub's rseq");
 
-    restoreMappings(remote, mappings, imageFd, segments, { onProgress: options.onProgress });
+    restoreMappings(remote, mappings, path, imageFd, segments, { onProgress: options.onProgress });
     timer.mark('memory');
     const ctx: RestoreContext = {
       pid,

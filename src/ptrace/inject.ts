@@ -96,8 +96,12 @@ export class SyscallInjector {
     this.restoredTask = restoredTask;
   }
 
-  /** `overrides`: registers to set for this call only (e.g. rsp, which sigaltstack() checks). */
-  call(nr: number, args: Array<number | bigint> = [], overrides: Partial<Record<RegName, bigint>> = {}): InjectResult {
+  /**
+   * `overrides`: registers to set for this call only (e.g. rsp, which sigaltstack() checks).
+   * `whileRunning`: work for this thread to do while the tracee is inside the syscall (the
+   * kernel runs it on another CPU), e.g. checksumming what an injected read() copies.
+   */
+  call(nr: number, args: Array<number | bigint> = [], overrides: Partial<Record<RegName, bigint>> = {}, whileRunning?: () => void): InjectResult {
     const regs = this.saved.clone();
     for (const [name, value] of Object.entries(overrides)) regs.set(name as RegName, value);
     regs.set('rip', this.syscallAt);
@@ -116,7 +120,13 @@ export class SyscallInjector {
     const children: number[] = [];
     let entered = false;
     for (;;) {
-      const status = this.thread.resumeAndWait(PTRACE.SYSCALL);
+      this.thread.resume(PTRACE.SYSCALL);
+      if (entered && whileRunning) {
+        const work = whileRunning;
+        whileRunning = undefined;
+        work();
+      }
+      const status = this.thread.waitNext();
       if (status.kind !== 'stopped') {
         this.thread.gone = true;
         throw new StasisError('TARGET_EXITED', `thread ${this.thread.tid} exited during an injected syscall ${nr}`, { pid: this.thread.pid, tid: this.thread.tid });

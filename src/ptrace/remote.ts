@@ -16,7 +16,7 @@ export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, 
 /** x86_64 syscall numbers used by the dump and restore sides. */
 export const SYSCALL = {
   read: 0, write: 1, open: 2, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12,
-  rt_sigaction: 13, rt_sigprocmask: 14, ioctl: 16, pipe2: 293, madvise: 28, dup3: 292, getitimer: 36,
+  pread64: 17, rt_sigaction: 13, rt_sigprocmask: 14, ioctl: 16, pipe2: 293, madvise: 28, dup3: 292, getitimer: 36,
   setitimer: 38, getpid: 39, clone: 56, wait4: 61, kill: 62, fcntl: 72, ftruncate: 77, chdir: 80, fchdir: 81,
   umask: 95, getpriority: 140, setpriority: 141, sigaltstack: 131, personality: 135, prctl: 157,
   arch_prctl: 158, gettid: 186, set_tid_address: 218, timer_create: 222, timer_settime: 223,
@@ -59,9 +59,12 @@ export class RemoteTask {
     return this.injector.call(nr, args);
   }
 
-  /** Run a syscall; a negative result throws, naming `what` and the errno. */
-  syscall(nr: number, args: Array<number | bigint>, what: string, overrides: Partial<Record<RegName, bigint>> = {}): bigint {
-    const { value } = this.injector.call(nr, args, overrides);
+  /**
+   * Run a syscall; a negative result throws, naming `what` and the errno. `whileRunning`
+   * runs here while the task is inside the syscall (see SyscallInjector.call).
+   */
+  syscall(nr: number, args: Array<number | bigint>, what: string, overrides: Partial<Record<RegName, bigint>> = {}, whileRunning?: () => void): bigint {
+    const { value } = this.injector.call(nr, args, overrides, whileRunning);
     if (value < 0n && value > -4096n) {
       throw new StasisError('INJECTION_FAILED', `${what} failed in process ${this.pid}: ${errnoName(Number(-value))}`, {
         pid: this.pid,

@@ -112,7 +112,15 @@ export class Tracee {
 
   /** Resume until the next stop of any kind and return it (used by the syscall injector). */
   resumeAndWait(request: number, signal = 0): WaitStatus {
+    this.resume(request, signal);
+    return this.waitNext();
+  }
+
+  resume(request: number, signal = 0): void {
     ptrace(request, this.tid, 0, signal);
+  }
+
+  waitNext(): WaitStatus {
     for (;;) {
       const status = waitTask(this.tid, WAIT.ALL);
       if (status) return status;

@@ -114,6 +114,9 @@ const O_RDWR = 2;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const COPY_CHUNK = 8 << 20;
+/** Runs this large are read by the process itself; below, an injected syscall costs more than it saves. */
+const SELF_READ_MIN = 1 << 20;
+const SELF_READ_CHUNK = 64 << 20;
 
 function prot(perms: string): number {
   return (perms[0] === 'r' ? PROT.READ : 0) | (perms[1] === 'w' ? PROT.WRITE : 0) | (perms[2] === 'x' ? PROT.EXEC : 0);
@@ -137,9 +140,9 @@ export interface MemoryRestoreOptions {
 
 /**
  * Rebuild the address space of `remote`'s process from `state`, reading page contents
- * from the image file (fd `imageFd`, segments in `segments`, one per mapping).
+ * from the image file (`imagePath`, open here as `imageFd`; segments in `segments`, one per mapping).
  */
-export function restoreMappings(remote: RemoteTask, state: MappingsState, imageFd: number, segments: StoredSegment[], options: MemoryRestoreOptions = {}): void {
+export function restoreMappings(remote: RemoteTask, state: MappingsState, imagePath: string, imageFd: number, segments: StoredSegment[], options: MemoryRestoreOptions = {}): void {
   const pid = remote.pid;
   const specials = ['[vvar]', '[vvar_vclock]', '[vdso]'];
   const imageRanges = state.mappings.map((m) => ({ start: m.start, end: m.end }));
@@ -161,12 +164,16 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageF
   current = readMaps(pid);
   moveVdso(remote, current, state.mappings, imageRanges);
 
-  // 3. Every mapping, in address order, then its pages.
+  // 3. Every mapping, in address order, then its pages. Large runs are read by the process
+  // itself from the image (an injected pread64: one kernel copy, as fast as a restore can
+  // be without mapping the image) while this thread checksums the same bytes from the page
+  // cache on the other CPU; small runs are written through /proc/PID/mem.
   const total = state.mappings.reduce((n, m) => n + m.restore.reduce((k, [s, e]) => k + e - s, 0), 0);
   let done = 0;
   const chunk = Buffer.allocUnsafe(COPY_CHUNK);
   const memFd = openSync(`/proc/${pid}/mem`, 'r+');
   const files = new MappedFiles(remote);
+  const imageFdInTask = files.fdFor(imagePath, O_RDONLY);
   try {
     state.mappings.forEach((m, i) => {
       if (m.kind === 'vdso' || m.kind === 'vvar' || m.kind === 'vvar_vclock' || m.kind === 'vsyscall') return;
@@ -175,17 +182,32 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageF
       const checkWhileCopying = m.restore === m.stored || JSON.stringify(m.restore) === JSON.stringify(m.stored);
       if (!checkWhileCopying) verifyChecksum(imageFd, m, segment, chunk);
       let crc = 0;
+      const checksum = (at: number, length: number) => {
+        for (let off = 0; off < length; off += COPY_CHUNK) {
+          const view = chunk.subarray(0, Math.min(COPY_CHUNK, length - off));
+          readExactly(imageFd, view, segment.offset + (at + off - segment.vaddr));
+          crc = crc32(view, crc);
+        }
+      };
       const writable = m.restore.length > 0 && m.perms[1] !== 'w';
       createMapping(remote, files, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms));
       for (const [start, end] of m.restore) {
-        for (let at = start; at < end; at += COPY_CHUNK) {
-          const length = Math.min(COPY_CHUNK, end - at);
+        const step = end - start >= SELF_READ_MIN ? SELF_READ_CHUNK : COPY_CHUNK;
+        for (let at = start; at < end; at += step) {
+          const length = Math.min(step, end - at);
           const fileOffset = segment.offset + (at - segment.vaddr);
-          const view = chunk.subarray(0, length);
-          readExactly(imageFd, view, fileOffset);
-          if (checkWhileCopying) crc = crc32(view, crc);
-          let written = 0;
-          while (written < length) written += writeSync(memFd, view, written, length - written, at + written);
+          if (step === SELF_READ_CHUNK) {
+            const got = remote.syscall(SYSCALL.pread64, [imageFdInTask, at, length, fileOffset], `reading ${describe(m)} from the image`, {}, () => {
+              if (checkWhileCopying) checksum(at, length);
+            });
+            if (Number(got) !== length) throw new StasisError('BAD_IMAGE', `the image is truncated in the data of ${describe(m)}`, { mapping: describe(m) });
+          } else {
+            const view = chunk.subarray(0, length);
+            readExactly(imageFd, view, fileOffset);
+            if (checkWhileCopying) crc = crc32(view, crc);
+            let written = 0;
+            while (written < length) written += writeSync(memFd, view, written, length - written, at + written);
+          }
           done += length;
           options.onProgress?.(done, total);
         }
