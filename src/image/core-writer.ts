@@ -12,6 +12,7 @@ import { type Note, encodeNotes } from './notes.js';
 import { type MemorySegment, readRange, readFully } from '../resources/memory.js';
 import { PAGE_SIZE } from '../proc/pagemap.js';
 import { crc32 } from 'node:zlib';
+import { startWriteback } from '../sys/writeback.js';
 import { STASIS_OWNER, STASIS_NOTE } from './stasis-notes.js';
 import {
   EHDR_SIZE, PHDR_SIZE, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE, ET_CORE, EM_X86_64, EHDR, PHDR, PT_LOAD, PT_NOTE, LOAD_ALIGN, NOTE_SEGMENT_ALIGN,
@@ -139,6 +140,7 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
           const data = readChunk(memFd, chunk, at, length, segment.sourcePid);
           if (checksumNote) crc = crc32(data, crc);
           writeAll(fd, data, base + (at - start));
+          if (options.sync) startWriteback(fd, base + (at - start), length);
           storedBytes += length;
           done += length;
           options.onProgress?.(done, totalStored);
