@@ -2,9 +2,9 @@
  * `stasis restore`: bring a checkpointed process back with its PID and TIDs.
  *
  *   read and validate the image -> start a stub -> clone3(set_tid = PID, CLONE_PARENT) in
- *   the stub: the new process is ours, traced, a copy of the stub -> rebuild its address
- *   space and mm -> restore each resource -> create the other threads (clone3 with their
- *   TIDs) and give every thread its state -> timers and pending signals last -> release.
+ *   the stub: the new process is ours, traced, a copy of the stub -> its files -> rebuild
+ *   its address space and mm -> create the other threads (clone3 with their TIDs) and
+ *   give every thread its state -> attributes, timers, and signals last -> release.
  *
  * Until the release the process is traced with PTRACE_O_EXITKILL and any failure kills it:
  * a failed restore leaves nothing behind.
@@ -25,6 +25,7 @@ import { restoreThreadState, type ThreadRestartState } from './resources/threads
 import { mmResource, restoreMm, type MmState } from './resources/mm.js';
 import { verifyFiles } from './resources/file-identity.js';
 import { RESOURCES, RESTORED_BEFORE_THREADS, RESTORED_AFTER_THREADS } from './resources/index.js';
+import { filesResource, fdForInode, type FilesState } from './resources/files.js';
 import type { RestoreContext, CheckpointResource } from './resources/resource.js';
 import { PhaseTimer } from './timing.js';
 import type { Progress } from './image/core-writer.js';
@@ -164,8 +165,6 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
     const rseq = getRseqConfiguration(pid);
     if (rseq.pointer !== 0n) remote.syscall(SYSCALL.rseq, [rseq.pointer, rseq.size, RSEQ_FLAG_UNREGISTER, rseq.signature], "unregistering the stub's rseq");
 
-    restoreMappings(remote, mappings, path, imageFd, segments, { onProgress: options.onProgress });
-    timer.mark('memory');
     const ctx: RestoreContext = {
       pid,
       remote,
@@ -174,9 +173,16 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       warnings,
       threadRemote: (tid) => tasks.find((t) => t.thread.tid === tid),
     };
-    warnings.push(...restoreMm(ctx, mm));
+    // Files first: a shared mapping of a memfd is made from its restored fd.
     restoreResources(ctx, resources.filter(({ resource }) => RESTORED_BEFORE_THREADS.includes(resource)));
-    timer.mark('resources');
+    timer.mark('files');
+    const files = resources.find(({ resource }) => resource === filesResource)?.state as FilesState | undefined;
+    restoreMappings(remote, mappings, path, imageFd, segments, {
+      onProgress: options.onProgress,
+      fdForSharedObject: files ? (dev, inode) => fdForInode(files, dev, inode) : undefined,
+    });
+    warnings.push(...restoreMm(ctx, mm));
+    timer.mark('memory');
 
     for (const state of threadsNote.threads.slice(1)) {
       const flags = CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM;

@@ -1,8 +1,8 @@
 /**
  * The resources a checkpoint carries besides memory, threads and the mm fields.
  *
- * Restore order matters. Files come before the threads are created (nothing else needs
- * them, and fds are shared by all threads). The others come after, since they are per
+ * Restore order matters. Files come first, even before memory: a shared mapping of a
+ * memfd is made from its restored fd (and fds are shared by all threads). The others come after, since they are per
  * thread too (scheduling, personality, SIGEV_THREAD_ID timers, thread-directed signals):
  * attributes, then timers, then signals last, so that nothing fires or is queued while
  * injected syscalls still run. The capture order is the same, so the signals module also

@@ -24,6 +24,9 @@ export interface MappingState {
   perms: string;
   offset: number;
   path: string;
+  /** Device and inode as /proc/PID/maps shows them: a memfd's identity. */
+  dev: string;
+  inode: number;
   kind: MappingKind;
   /** smaps VmFlags that change behaviour and are set again with madvise(). */
   advice: string[];
@@ -86,6 +89,8 @@ export function captureMappings(pid: number, segments: MemorySegment[]): Mapping
         perms: m.perms,
         offset: m.offset,
         path: m.path,
+        dev: m.dev,
+        inode: m.inode,
         kind,
         advice: [...segment.vmFlags].filter((f) => f in ADVICE),
         growsDown: segment.vmFlags.has('gd'),
@@ -136,6 +141,12 @@ export function findGap(taken: Array<{ start: number; end: number }>, size: numb
 
 export interface MemoryRestoreOptions {
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The fd, already restored in the process, of the memfd or deleted file with this
+   * device and inode: a shared mapping of it is made from that fd, so that the mapping
+   * and the fd stay one object (their contents are already restored with the file).
+   */
+  fdForSharedObject?: (dev: string, inode: number) => number | undefined;
 }
 
 /**
@@ -189,6 +200,12 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
           crc = crc32(view, crc);
         }
       };
+      const objectFd = m.kind === 'shared-anonymous' && m.inode !== 0 ? options.fdForSharedObject?.(m.dev, m.inode) : undefined;
+      if (objectFd !== undefined) {
+        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, objectFd, m.offset], `mmap of ${describe(m)} from fd ${objectFd}`);
+        for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
+        return;
+      }
       const writable = m.restore.length > 0 && m.perms[1] !== 'w';
       createMapping(remote, files, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms));
       for (const [start, end] of m.restore) {
