@@ -1,0 +1,47 @@
+/**
+ * A restored address space, checked from inside by test/targets/restore-memory.c: the
+ * exact layout (/proc/self/maps text), a PROT_NONE guard page, a MAP_GROWSDOWN stack in
+ * use by a suspended ucontext, MAP_SHARED|MAP_ANONYMOUS contents (still shared with a
+ * child forked after the restore), a dirty page of a private file mapping, 1 GiB of
+ * sparse anonymous memory with 4 pages touched, and MADV_DONTFORK / WIPEONFORK /
+ * DONTDUMP / NOHUGEPAGE flags. From outside: the image stays small (sparse).
+ *
+ * test/targets/restore-shmem.c: a memfd both open and mapped, a memfd only mapped, two
+ * mappings of one MAP_SHARED|MAP_ANONYMOUS object, a MAP_SHARED file: each must still be
+ * one object after the restore (a store through one view shows in the others).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assertNothingLeft, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
+
+const fileStart = nowTicks();
+const PAGE = 4096;
+
+test('restore-memory: the restored address space is the one that was dumped', async (t) => {
+  const run = await selfCheck(t, 'restore-memory', {
+    prepare: (dir) => fs.writeFileSync(path.join(dir, 'data'), Buffer.concat([Buffer.alloc(PAGE, 'A'), Buffer.alloc(PAGE, 'B'), Buffer.alloc(PAGE, 'C')])),
+    args: (dir) => [path.join(dir, 'data')],
+    spinning: 0,
+  });
+  await t.test('the image of 1 GiB of sparse memory stays small on disk', () => {
+    assert.equal(run.dumped.code, 0);
+    const st = fs.statSync(run.image);
+    t.diagnostic(`image: ${st.size} bytes apparent, ${st.blocks * 512} allocated`);
+    assert.ok(st.size > 1 << 30, 'the 1 GiB mapping is described in full (a PT_LOAD of its size)');
+    assert.ok(st.blocks * 512 < 64 << 20, `only touched pages take space: ${st.blocks * 512} bytes allocated`);
+  });
+  await verdictSubtests(t, run, ['maps', 'auxv', 'guard', 'readonly', 'growsdown', 'shared', 'filepriv', 'sparse', 'nohuge', 'dontfork', 'wipeonfork', 'dontdump', 'stack']);
+});
+
+test('restore-shmem: shared memory that is one object in several places stays one object', async (t) => {
+  const run = await selfCheck(t, 'restore-shmem', {
+    prepare: (dir) => fs.writeFileSync(path.join(dir, 'shared-data'), Buffer.alloc(2 * PAGE, 'd')),
+    args: (dir) => [path.join(dir, 'shared-data')],
+    spinning: 0,
+  });
+  await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'file-shared']);
+});
+
+test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));
