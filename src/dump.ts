@@ -115,7 +115,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     const mappings = captureMappings(source, segments);
     const notes = [
       ...buildCoreNotes(info, threads, maps),
-      encodeStasisNote(STASIS_NOTE.THREADS, 1, { imageVersion: IMAGE_VERSION, pid, threads: threadStates }),
+      encodeStasisNote(STASIS_NOTE.THREADS, 1, { imageVersion: IMAGE_VERSION, pid, stopped: info.state === 'T', threads: threadStates }),
       encodeStasisNote(STASIS_NOTE.MEMORY, 1, mappings),
       ...captured.map((c) => encodeStasisNote(c.type, c.version, c.state)),
     ];

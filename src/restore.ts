@@ -40,6 +40,8 @@ export interface RestoreOptions {
 
 export interface RestoredProcess {
   pid: number;
+  /** Restored in the stopped state it was dumped in (send SIGCONT to continue it). */
+  stopped: boolean;
   threads: number;
   warnings: string[];
   totalMs: number;
@@ -49,6 +51,8 @@ export interface RestoredProcess {
 interface ThreadsNote {
   imageVersion: number;
   pid: number;
+  /** The process was stopped (job control, e.g. SIGSTOP) when it was dumped. */
+  stopped?: boolean;
   threads: ThreadRestartState[];
 }
 
@@ -202,9 +206,12 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       task.close();
     }
     options.beforeRelease?.(pid);
+    // A process dumped while stopped comes back stopped: SIGSTOP queued now takes effect
+    // before any thread runs a user instruction (on its way out of the ptrace stop).
+    if (threadsNote.stopped) kill(pid, SIG.SIGSTOP);
     for (const task of tasks) task.thread.detach();
     timer.mark('release');
-    return { pid, threads: tasks.length, warnings, totalMs: Number(process.hrtime.bigint() - started) / 1e6, phasesMs: timer.phases };
+    return { pid, stopped: threadsNote.stopped ?? false, threads: tasks.length, warnings, totalMs: Number(process.hrtime.bigint() - started) / 1e6, phasesMs: timer.phases };
   } catch (err) {
     for (const task of tasks) {
       try {

@@ -215,6 +215,8 @@ export async function resumeSupervised(dir: string, options: Omit<SuperviseOptio
   for (const entry of candidates) {
     try {
       const restored = await runInWorker<RestoredProcess>('restore', join(path, entry.file), {});
+      // Stopped by its own request for a checkpoint: that checkpoint is this image, so go on.
+      if (restored.stopped) kill(restored.pid, SIG.SIGCONT);
       return new Supervision(restored.pid, path, manifest, { every: options.every ?? manifest.every ?? undefined, keep: options.keep ?? manifest.keep ?? undefined, ...options, dir: path });
     } catch (err) {
       if (!(err instanceof StasisError) || err.code !== 'BAD_IMAGE') throw err;

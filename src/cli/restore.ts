@@ -52,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   bar.done();
   for (const warning of restored.warnings) process.stderr.write(`stasis: warning: ${warning}\n`);
   if (values.pidfile) writeFileSync(values.pidfile, `${restored.pid}\n`);
+  if (restored.stopped) process.stderr.write(`stasis: process ${restored.pid} was stopped when it was dumped and is stopped again; kill -CONT ${restored.pid} continues it\n`);
   if (values.detach) {
     process.stdout.write(values.json ? JSON.stringify(restored) + '\n' : `${restored.pid}\n`);
     return 0;

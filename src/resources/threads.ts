@@ -3,7 +3,7 @@
  * FPU/SSE and the XSAVE area, signal mask, the thread's own pending signals, the
  * siginfo of the stop, name and CPU times. Captured while the thread is stopped.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
 import { getRseqConfiguration, setRegset, setSignalMask, NT_X86_XSTATE, NT_PRFPREG } from '../sys/ptrace.js';
 import type { Registers } from '../sys/regs.js';
@@ -106,6 +106,7 @@ export interface ThreadRestartState {
 }
 
 const PR_GET_TID_ADDRESS = 40;
+const PR_SET_NAME = 15;
 const STACK_T_SIZE = 24;
 const SS_DISABLE = 2;
 
@@ -169,9 +170,10 @@ export function restoreThreadState(remote: RemoteTask, state: ThreadRestartState
   if (state.xstate) setRegset(tid, NT_X86_XSTATE, state.xstate);
   else setRegset(tid, NT_PRFPREG, state.fpregs);
   setSignalMask(tid, state.sigmask);
-  try {
-    writeFileSync(`/proc/${remote.pid}/task/${tid}/comm`, state.name);
-  } catch {
-    // comm is cosmetic; a name the kernel refuses is not worth failing the restore
+  // A task's comm can only be set by itself (writing /proc/PID/task/TID/comm of another
+  // process is EINVAL): PR_SET_NAME in the thread.
+  if (state.name) {
+    remote.resetScratch();
+    remote.syscall(SYSCALL.prctl, [PR_SET_NAME, remote.putString(state.name.slice(0, 15)), 0, 0, 0], `prctl(PR_SET_NAME) in thread ${tid}`);
   }
 }
