@@ -159,7 +159,7 @@ test('signals: capture reads actions and pending siginfo without dequeuing, rest
   const mainMask = before.sigBlocked;
 
   // A SIGWINCH (unblocked) arrives while the process is frozen: the first injected syscall
-  // dequeues it, so the capture must still account for it (origin 'dequeued').
+  // dequeues it, so the capture must still account for it (origin 'dequeued'), with the siginfo tgkill gave it (SI_TKILL).
   const dump = startDump(pid, () => tgkill(pid, pid, 28));
   let state: SignalsState;
   try {
@@ -196,7 +196,7 @@ test('signals: capture reads actions and pending siginfo without dequeuing, rest
   assert.deepEqual(mainPending.map((p) => [p.signal, siCode(p), p.origin]), [
     [SIGRTMIN + 3, -1, 'queue'],
     [15, -6, 'queue'],
-    [28, 0, 'dequeued'],
+    [28, -6, 'dequeued'],
   ]);
   assert.equal(siValue(mainPending[0]), 7);
   const t2Pending = state.threads.find((x) => x.tid === t2)!.pending;

@@ -4,7 +4,7 @@
  * syscall-exit stops (PTRACE_SYSCALL), read rax, and put the registers back.
  */
 import { openSync, readSync, closeSync } from 'node:fs';
-import { PTRACE, PTRACE_EVENT, getEventMessage } from '../sys/ptrace.js';
+import { PTRACE, PTRACE_EVENT, getEventMessage, getStopSiginfo } from '../sys/ptrace.js';
 import { Registers, type RegName } from '../sys/regs.js';
 import { readMaps, type Mapping } from '../proc/maps.js';
 import { StasisError } from '../errors.js';
@@ -114,7 +114,7 @@ export class SyscallInjector {
     // Resuming a signal-delivery-stop with signal 0 discards the signal it holds: keep it
     // to send again after the detach.
     if (this.thread.stop === 'signal' && this.thread.stopSignal) {
-      this.thread.heldSignals.push(this.thread.stopSignal);
+      this.thread.heldSignals.push({ signo: this.thread.stopSignal, siginfo: getStopSiginfo(this.thread.tid) });
       this.thread.stopSignal = 0;
     }
     const children: number[] = [];
@@ -139,8 +139,8 @@ export class SyscallInjector {
       } else if (status.event === PTRACE_EVENT.STOP) {
         // A PTRACE_INTERRUPT still pending from the freeze: step over it.
       } else if (status.event === 0) {
-        // A signal dequeued before our syscall ran: suppress it here and send it again on release.
-        this.thread.heldSignals.push(status.signal);
+        // A signal dequeued before our syscall ran: suppress it here and queue it again later.
+        this.thread.heldSignals.push({ signo: status.signal, siginfo: getStopSiginfo(this.thread.tid) });
       }
     }
     this.thread.stop = 'syscall';

@@ -9,6 +9,13 @@ import { errnoName } from '../sys/errno.js';
 import type { Tracee } from './tracee.js';
 import type { Registers, RegName } from '../sys/regs.js';
 import { SyscallInjector, type InjectResult } from './inject.js';
+import { getSignalMask, setSignalMask } from '../sys/ptrace.js';
+import { queueableSiginfo } from '../sys/signals.js';
+
+/** Every signal but SIGKILL and SIGSTOP, which cannot be blocked anyway. */
+const ALL_SIGNALS = 0xffff_ffff_ffff_ffffn;
+/** The x86_64 ABI lets functions use 128 bytes below rsp: stay clear of them. */
+const STACK_RED_ZONE = 128 + 1024;
 
 export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
 export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000, FIXED_NOREPLACE: 0x100000 } as const;
@@ -144,7 +151,46 @@ export class RemoteTask {
     this.injector.restore();
   }
 
+  /**
+   * Queue again, with their siginfo, the signals our injections dequeued from this thread
+   * (sending to oneself allows any si_code), all signals blocked meanwhile so the next
+   * injection does not dequeue them once more. The siginfo goes in scratch memory, or
+   * below the stack's red zone once scratch is gone (and those bytes are put back).
+   */
+  requeueHeldSignals(): void {
+    const held = this.thread.heldSignals.splice(0);
+    if (held.length === 0 || this.thread.gone) return;
+    const tid = this.thread.tid;
+    const mask = getSignalMask(tid);
+    setSignalMask(tid, ALL_SIGNALS);
+    try {
+      for (const { signo, siginfo } of held) {
+        const info = queueableSiginfo(signo, siginfo);
+        if (this.scratch) {
+          this.resetScratch();
+          this.syscall(SYSCALL.rt_tgsigqueueinfo, [this.pid, tid, signo, this.put(info)], `re-queueing signal ${signo} in thread ${tid}`);
+          continue;
+        }
+        const at = ((this.injector.saved.sp - BigInt(STACK_RED_ZONE + info.length)) & ~15n);
+        const before = this.readMemory(at, info.length);
+        this.writeMemory(at, info);
+        try {
+          this.syscall(SYSCALL.rt_tgsigqueueinfo, [this.pid, tid, signo, at], `re-queueing signal ${signo} in thread ${tid}`);
+        } finally {
+          this.writeMemory(at, before);
+        }
+      }
+    } finally {
+      setSignalMask(tid, mask);
+    }
+  }
+
+  /** Queue held signals again and let go of /proc/PID/mem. */
   close(): void {
-    closeSync(this.memFd);
+    try {
+      this.requeueHeldSignals();
+    } finally {
+      closeSync(this.memFd);
+    }
   }
 }

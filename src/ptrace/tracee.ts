@@ -23,19 +23,23 @@ export type StopKind =
 /** Largest XSAVE area we expect (AMX tiles make it ~11 KiB). */
 const XSTATE_BUFFER_SIZE = 16384;
 
+export interface HeldSignal {
+  signo: number;
+  siginfo: Buffer;
+}
+
 export class Tracee {
   readonly pid: number;
   readonly tid: number;
   stop: StopKind | null = null;
   /** The signal held by a signal-delivery-stop, or the stop signal of a group-stop. */
   stopSignal = 0;
-  /** The freeze found this thread in a signal-delivery-stop: it holds `stopSignal`, dequeued. */
-  heldStopSignal = false;
   /**
-   * Signals dequeued while we were running injected syscalls; re-sent with tgkill after
-   * detach (the original siginfo's sender fields are not preserved).
+   * Signals dequeued while we ran injected syscalls (a signal-delivery-stop we resumed
+   * with signal 0), with their siginfo. RemoteTask.close() queues them again in the
+   * thread; any left at detach are re-sent with tgkill (losing the sender's siginfo).
    */
-  heldSignals: number[] = [];
+  heldSignals: HeldSignal[] = [];
   /** Set when the thread exited while we held it. */
   gone = false;
 
@@ -102,7 +106,6 @@ export class Tracee {
       if (status.event === 0 && !status.syscallStop) {
         this.stop = 'signal';
         this.stopSignal = status.signal;
-        this.heldStopSignal = true;
         return true;
       }
       // PTRACE_EVENT_EXIT or a stray syscall stop: let it go on to the interrupt stop.
@@ -179,7 +182,7 @@ export class Tracee {
       if (!(err instanceof SysError && err.errno === ESRCH)) throw err;
     }
     this.gone = true;
-    for (const signal of this.heldSignals.splice(0)) tgkill(this.pid, this.tid, signal);
+    for (const held of this.heldSignals.splice(0)) tgkill(this.pid, this.tid, held.signo);
   }
 }
 

@@ -38,9 +38,8 @@ import { readStatus } from '../proc/status.js';
 import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
 import { Tracee } from '../ptrace/tracee.js';
 import { STASIS_NOTE } from '../image/stasis-notes.js';
-import { tgkill } from '../sys/process.js';
 import { SysError } from '../sys/errno.js';
-import { peekSiginfo, siginfoHeader, SIGINFO_SIZE, SI } from '../sys/signals.js';
+import { peekSiginfo, siginfoHeader, SIGINFO_SIZE, SI, queueableSiginfo } from '../sys/signals.js';
 import { StasisError } from '../errors.js';
 import type { CheckpointResource, DumpContext, Finding, RestoreContext } from './resource.js';
 
@@ -71,8 +70,8 @@ export interface PendingSignal {
   siginfo: Buffer;
   /**
    * queue: a queued entry (PTRACE_PEEKSIGINFO); no-info: a pending bit with no queue entry;
-   * dequeued: taken off the queue by an injected syscall during the dump (only its number
-   * survived; see Tracee.heldSignals).
+   * dequeued: taken off the queue by an injected syscall during the dump (see
+   * Tracee.heldSignals).
    */
   origin: 'queue' | 'no-info' | 'dequeued';
 }
@@ -158,16 +157,9 @@ export function capturePending(ctx: DumpContext): Pick<SignalsState, 'shared' | 
       // the thread's /proc entry is gone: it is exiting; its queue is read below or not at all
     }
     const pending = pendingOf(thread.tid, false, bits);
-    // Signals an injected syscall dequeued during this dump (the injector keeps their numbers),
-    // except the one the freeze found held, which captureSignals() adds with its siginfo.
-    let heldAtFreeze = thread.heldStopSignal ? (ctx.threads.find((t) => t.tid === thread.tid)?.stopSignal ?? 0) : 0;
-    for (const signal of thread.heldSignals) {
-      if (signal === heldAtFreeze) {
-        heldAtFreeze = 0;
-        continue;
-      }
-      pending.push({ signal, siginfo: noInfoSiginfo(signal), origin: 'dequeued' });
-    }
+    // Signals an injected syscall dequeued during this dump, kept with their siginfo until
+    // the injector's task queues them again.
+    for (const held of thread.heldSignals) pending.push({ signal: held.signo, siginfo: held.siginfo, origin: 'dequeued' });
     if (pending.length > 0) threads.push({ tid: thread.tid, pending });
   }
   return { shared, threads };
@@ -189,12 +181,14 @@ export function addHeldSignals(state: SignalsState, held: Array<{ tid: number; s
 }
 
 /**
- * Actions and every pending signal, including those a thread held in a signal-delivery-stop
- * at the freeze (dequeued already, so in no queue: they go first in their thread's queue).
+ * Actions and every pending signal, including one a thread still holds in the
+ * signal-delivery-stop the freeze found it in (dequeued already, so in no queue: it goes
+ * first in its thread's queue). A held signal moves to Tracee.heldSignals once a syscall
+ * is injected in its thread, and is counted there.
  */
 export function captureSignals(ctx: DumpContext): SignalsState {
   const held = ctx.threads
-    .filter((t) => t.stopSiginfo && t.stopSignal && ctx.frozen.threads.find((f) => f.tid === t.tid)?.heldStopSignal)
+    .filter((t) => t.stopSiginfo && ctx.frozen.threads.find((f) => f.tid === t.tid && f.stop === 'signal' && f.stopSignal))
     .map((t) => ({ tid: t.tid, signo: t.stopSignal, siginfo: t.stopSiginfo! }));
   return addHeldSignals({ actions: captureActions(ctx.pid, ctx.remote), ...capturePending(ctx) }, held);
 }
@@ -261,7 +255,7 @@ export function withSignalsBlocked<T>(remote: RemoteTask, fn: () => T): T {
  * Runs `fn` with a RemoteTask in thread `tid` of the process being rebuilt: the context's
  * own for the main thread, one the orchestrator provides (ctx.threadRemote), or else a
  * temporary one on the stopped thread, sharing the main thread's scratch memory. Signals
- * the temporary injector dequeues are sent again with tgkill (number only) and reported.
+ * the temporary injector dequeues are queued again, with their siginfo, when it closes.
  */
 export function inThread<T>(ctx: RestoreContext, tid: number, fn: (remote: RemoteTask) => T): T {
   if (tid === ctx.remote.thread.tid) return fn(ctx.remote);
@@ -285,22 +279,16 @@ export function inThread<T>(ctx: RestoreContext, tid: number, fn: (remote: Remot
   try {
     return fn(remote);
   } finally {
+    // Queues again, with their siginfo, any signal the injections dequeued.
     remote.close();
     ctx.remote.resetScratch();
-    for (const signal of thread.heldSignals.splice(0)) {
-      tgkill(ctx.pid, tid, signal);
-      ctx.warnings?.push(`signal ${signalName(signal)} pending in thread ${tid} was re-sent without its siginfo`);
-    }
   }
 }
 
 /** A copy of the siginfo fit to queue: the kernel-private word of SI_TIMER siginfo cleared. */
 function queueable(p: PendingSignal): Buffer {
-  const info = Buffer.from(p.siginfo);
-  if (info.length !== SIGINFO_SIZE) throw new StasisError('BAD_IMAGE', `pending signal ${signalName(p.signal)}: siginfo of ${info.length} bytes`);
-  info.writeInt32LE(p.signal, 0);
-  if (info.readInt32LE(8) === SI.TIMER) info.writeInt32LE(0, 32); // si_sys_private
-  return info;
+  if (p.siginfo.length !== SIGINFO_SIZE) throw new StasisError('BAD_IMAGE', `pending signal ${signalName(p.signal)}: siginfo of ${p.siginfo.length} bytes`);
+  return queueableSiginfo(p.signal, p.siginfo);
 }
 
 function queueInThread(remote: RemoteTask, pid: number, tid: number, pending: PendingSignal[]): void {

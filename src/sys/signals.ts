@@ -49,3 +49,16 @@ export function peekSiginfo(tid: number, shared: boolean): Buffer[] {
 export function siginfoHeader(info: Buffer): { signo: number; errno: number; code: number } {
   return { signo: info.readInt32LE(0), errno: info.readInt32LE(4), code: info.readInt32LE(8) };
 }
+
+/**
+ * A siginfo fit to queue again with rt_(tg)sigqueueinfo: its signal number set, and the
+ * kernel-private word of an SI_TIMER siginfo (si_sys_private) cleared, as the kernel
+ * expects of a user-queued one.
+ */
+export function queueableSiginfo(signal: number, siginfo: Buffer): Buffer {
+  const info = Buffer.alloc(SIGINFO_SIZE);
+  siginfo.copy(info, 0, 0, SIGINFO_SIZE);
+  info.writeInt32LE(signal, 0);
+  if (info.readInt32LE(8) === SI.TIMER) info.writeInt32LE(0, 32);
+  return info;
+}
