@@ -13,7 +13,8 @@ import { SysError, ESRCH, ECHILD } from '../sys/errno.js';
 import { StasisError } from '../errors.js';
 import type { FrozenProcess } from './freeze.js';
 import { Tracee } from './tracee.js';
-import { SyscallInjector, isInSyscall, NR } from './inject.js';
+import { isInSyscall, NR } from './inject.js';
+import { RemoteTask } from './remote.js';
 import type { Registers } from '../sys/regs.js';
 import { listTasks, readStatus } from '../proc/status.js';
 
@@ -36,8 +37,14 @@ function injectionThread(frozen: FrozenProcess, regsOf: (tid: number) => Registe
 export function takeSnapshot(frozen: FrozenProcess, regsOf: (tid: number) => Registers, syscallAt: bigint): Snapshot {
   const thread = injectionThread(frozen, regsOf);
   thread.setOptions(PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE);
-  const injector = new SyscallInjector(thread, syscallAt, regsOf(thread.tid));
-  const result = injector.call(NR.clone, [0, 0, 0, 0, 0]);
+  // A RemoteTask rather than a bare injector: a signal our syscall dequeues is queued again.
+  const remote = new RemoteTask(thread, syscallAt, regsOf(thread.tid));
+  let result;
+  try {
+    result = remote.syscallRaw(NR.clone, [0, 0, 0, 0, 0]);
+  } finally {
+    remote.close();
+  }
   thread.setOptions(PTRACE_O.TRACESYSGOOD);
   if (result.value < 0n) {
     throw new StasisError('INJECTION_FAILED', `fork of process ${frozen.pid} for the snapshot failed: errno ${-result.value}`, { pid: frozen.pid, tid: thread.tid });
@@ -94,8 +101,13 @@ export function reapSnapshotZombie(pid: number, snapshot: Snapshot): void {
   }
   try {
     if (!thread.waitForStop()) return;
-    const injector = new SyscallInjector(thread, snapshot.syscallAt, thread.getRegisters());
-    const result = injector.call(NR.wait4, [snapshot.childPid, 0, WALL, 0]);
+    const remote = new RemoteTask(thread, snapshot.syscallAt, thread.getRegisters());
+    let result;
+    try {
+      result = remote.syscallRaw(NR.wait4, [snapshot.childPid, 0, WALL, 0]);
+    } finally {
+      remote.close();
+    }
     if (result.value < 0n && result.value !== BigInt(-ECHILD)) {
       throw new StasisError('INJECTION_FAILED', `could not reap the snapshot child ${snapshot.childPid} in process ${pid}: errno ${-result.value}`, { pid });
     }
