@@ -24,6 +24,7 @@ import { StasisError } from '../errors.js';
 import { SysError } from '../sys/errno.js';
 import { getRlimit, setRlimit, RLIMIT, RLIMIT_NAMES, RLIM_INFINITY, type Rlimit } from '../sys/limits.js';
 import { schedGetattr, schedSetattr, getNice, setNice, SCHED, SCHED_FLAG } from '../sys/sched.js';
+import { getThreadAffinity, setThreadAffinity } from '../sys/affinity.js';
 import { inThread } from './signals.js';
 import type { CheckpointResource, DumpContext, Finding, RestoreContext } from './resource.js';
 
@@ -40,6 +41,10 @@ export interface ThreadScheduling {
   /** Utilisation clamps when set (CONFIG_UCLAMP_TASK), else null. */
   utilClamp: { min: number; max: number } | null;
   personality: number;
+  /** CPU affinity mask (sched_getaffinity), hex bytes. */
+  affinity: string;
+  /** PR_SET_NO_NEW_PRIVS: a per-thread flag that can only be set, never cleared. */
+  noNewPrivs: boolean;
 }
 
 export interface AttributesState {
@@ -68,6 +73,10 @@ export function captureRlimits(pid: number): AttributesState['rlimits'] {
   return RLIMIT_NAMES.map((name, resource) => ({ resource, name, ...getRlimit(pid, resource) }));
 }
 
+export function readNoNewPrivs(pid: number, tid: number): boolean {
+  return /^NoNewPrivs:\s*1$/m.test(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'));
+}
+
 export function captureScheduling(pid: number, tid: number): ThreadScheduling {
   const attr = schedGetattr(tid);
   const clamped = attr.utilMin !== 0 || (attr.utilMax !== 0 && attr.utilMax !== 1024);
@@ -79,6 +88,8 @@ export function captureScheduling(pid: number, tid: number): ThreadScheduling {
     nice: getNice(tid),
     utilClamp: clamped ? { min: attr.utilMin, max: attr.utilMax } : null,
     personality: readPersonality(pid, tid),
+    affinity: getThreadAffinity(tid).toString('hex'),
+    noNewPrivs: readNoNewPrivs(pid, tid),
   };
 }
 
@@ -145,6 +156,18 @@ export function restoreScheduling(pid: number, s: ThreadScheduling): void {
   }
 }
 
+const PR_SET_NO_NEW_PRIVS = 38;
+
+/** The kernel keeps the CPUs of the mask that exist here; none of them existing is an error (EINVAL). */
+function restoreAffinity(pid: number, t: ThreadScheduling): void {
+  if (!t.affinity) return;
+  try {
+    setThreadAffinity(t.tid, Buffer.from(t.affinity, 'hex'));
+  } catch (err) {
+    throw new StasisError('SYSCALL_FAILED', `cannot restore the CPU affinity of thread ${t.tid} (mask ${t.affinity.replace(/(00)+$/, '')}): ${(err as Error).message}`, { pid, tid: t.tid, cause: err });
+  }
+}
+
 function setPersonality(remote: RemoteTask, tid: number, personality: number): void {
   remote.syscall(SYSCALL.personality, [personality], `personality(0x${personality.toString(16)}) in thread ${tid}`);
 }
@@ -172,7 +195,11 @@ export function restoreAttributes(ctx: RestoreContext, state: AttributesState): 
       throw new StasisError('SYSCALL_FAILED', `thread ${t.tid} of process ${pid} does not exist (restore attributes after the threads)`, { pid, tid: t.tid });
     }
     if (current !== t.personality) inThread(ctx, t.tid, (r) => setPersonality(r, t.tid, t.personality));
+    if (t.noNewPrivs && !readNoNewPrivs(pid, t.tid)) {
+      inThread(ctx, t.tid, (r) => r.syscall(SYSCALL.prctl, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0], `prctl(PR_SET_NO_NEW_PRIVS) in thread ${t.tid}`));
+    }
     restoreScheduling(pid, t);
+    restoreAffinity(pid, t);
   }
   restoreRlimits(pid, state.rlimits);
 }
