@@ -185,6 +185,7 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
   const memFd = openSync(`/proc/${pid}/mem`, 'r+');
   const files = new MappedFiles(remote);
   const imageFdInTask = files.fdFor(imagePath, O_RDONLY);
+  const sharedObjects = new SharedObjects(state.mappings);
   try {
     state.mappings.forEach((m, i) => {
       if (m.kind === 'vdso' || m.kind === 'vvar' || m.kind === 'vvar_vclock' || m.kind === 'vsyscall') return;
@@ -200,14 +201,19 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
           crc = crc32(view, crc);
         }
       };
+      // A shared object mapped again (an open memfd, or a second mapping of one object):
+      // map that object, whose contents are restored already.
       const objectFd = m.kind === 'shared-anonymous' && m.inode !== 0 ? options.fdForSharedObject?.(m.dev, m.inode) : undefined;
-      if (objectFd !== undefined) {
-        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, objectFd, m.offset], `mmap of ${describe(m)} from fd ${objectFd}`);
+      const alias = objectFd === undefined ? sharedObjects.aliasOf(m) : undefined;
+      if (objectFd !== undefined || alias) {
+        const fd = objectFd ?? files.fdFor(`/proc/self/map_files/${alias!.start.toString(16)}-${alias!.end.toString(16)}`, O_RDWR);
+        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, fd, m.offset], `mmap of ${describe(m)} from the object it shares`);
         for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
         return;
       }
+      sharedObjects.created(m);
       const writable = m.restore.length > 0 && m.perms[1] !== 'w';
-      createMapping(remote, files, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms));
+      createMapping(remote, files, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms), sharedObjects.size(m));
       for (const [start, end] of m.restore) {
         const step = end - start >= SELF_READ_MIN ? SELF_READ_CHUNK : COPY_CHUNK;
         for (let at = start; at < end; at += step) {
@@ -266,12 +272,66 @@ class MappedFiles {
   }
 }
 
-function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, protection: number): void {
+/**
+ * Shared memory objects (shmem: MAP_SHARED|MAP_ANONYMOUS areas, memfds) by device and
+ * inode: the first mapping of one creates it, the others map the same object through
+ * /proc/self/map_files of the first, so that stores through one show in the other.
+ */
+class SharedObjects {
+  private readonly first = new Map<string, MappingState>();
+  private readonly sizes = new Map<string, number>();
+
+  constructor(mappings: MappingState[]) {
+    for (const m of mappings) {
+      if (m.kind !== 'shared-anonymous' || m.inode === 0) continue;
+      const key = `${m.dev}:${m.inode}`;
+      this.sizes.set(key, Math.max(this.sizes.get(key) ?? 0, m.offset + m.end - m.start));
+    }
+  }
+
+  private key(m: MappingState): string | null {
+    return m.kind === 'shared-anonymous' && m.inode !== 0 ? `${m.dev}:${m.inode}` : null;
+  }
+
+  aliasOf(m: MappingState): MappingState | undefined {
+    const key = this.key(m);
+    return key ? this.first.get(key) : undefined;
+  }
+
+  created(m: MappingState): void {
+    const key = this.key(m);
+    if (key && !this.first.has(key)) this.first.set(key, m);
+  }
+
+  /** Size of the whole object (what its mappings reach), for a memfd to be created. */
+  size(m: MappingState): number {
+    const key = this.key(m);
+    return (key && this.sizes.get(key)) || m.end - m.start;
+  }
+}
+
+const MEMFD_PREFIX = '/memfd:';
+const DELETED = ' (deleted)';
+
+function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, protection: number, objectSize: number): void {
   const length = m.end - m.start;
   const what = `mmap of ${describe(m)}`;
   if (m.kind === 'anonymous') {
     const flags = MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED | (m.growsDown ? MAP.GROWSDOWN : 0);
     remote.syscall(SYSCALL.mmap, [m.start, length, protection, flags, -1, 0], what);
+    return;
+  }
+  if (m.kind === 'shared-anonymous' && m.path.startsWith(MEMFD_PREFIX)) {
+    // A memfd whose fd was closed: a memfd again, with its name, so /proc/PID/maps agrees.
+    const name = m.path.slice(MEMFD_PREFIX.length, m.path.endsWith(DELETED) ? -DELETED.length : undefined);
+    remote.resetScratch();
+    const fd = remote.syscall(SYSCALL.memfd_create, [remote.putString(name), 0], `memfd_create(${name}) for ${describe(m)}`);
+    try {
+      remote.syscall(SYSCALL.ftruncate, [fd, objectSize], `ftruncate of memfd ${name}`);
+      remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.FIXED, fd, m.offset], what);
+    } finally {
+      remote.syscall(SYSCALL.close, [fd], `close of memfd ${name}`);
+    }
     return;
   }
   if (m.kind === 'shared-anonymous') {
