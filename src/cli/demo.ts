@@ -4,7 +4,8 @@
  * measured, then cleans up.
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, closeSync, createReadStream } from 'node:fs';
+import { pipe2, O } from '../sys/fd.js';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +39,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help + '\n');
     return 0;
   }
-  const say = (text: string) => process.stdout.write(`\x1b[1mstasis demo:\x1b[0m ${text}\n`);
+  const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
+  const say = (text: string) => process.stdout.write(`${bold('stasis demo:')} ${text}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'stasis-demo-'));
   const exe = join(dir, 'counter');
   let pid = 0;
@@ -46,11 +48,17 @@ export async function run(argv: string[]): Promise<number> {
   try {
     say('building the workload (demo/counter.c) with gcc');
     compileC(join(repoRoot, 'demo', 'counter.c'), exe);
-    pid = spawnProcess(exe, []);
+    // The workload writes into a pipe we copy to our stdout: its stdout then leads outside
+    // it, so a restore re-attaches it to the restorer's own stdout (ours), wherever that goes.
+    const [fromWorkload, toDemo] = pipe2(O.CLOEXEC);
+    pid = spawnProcess(exe, [], { stdout: toDemo });
+    closeSync(toDemo);
+    createReadStream('', { fd: fromWorkload }).pipe(process.stdout, { end: false });
     await sleep(1200);
 
     say(`taking a live core of process ${pid} while it runs`);
     const core = coreDump(pid, { output: join(dir, `core.${pid}`) });
+    await sleep(100);
     say(
       `wrote ${core.file}: ${core.threads} threads, ${core.mappings} mappings, ${formatBytes(core.storedBytes)} of memory; ` +
         `the process was stopped for ${core.pauseMs.toFixed(2)} ms of the ${core.totalMs.toFixed(0)} ms the dump took`,
@@ -73,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     const image = join(dir, 'counter.img');
     say(`checkpointing process ${pid} into ${image}; stasis dump kills it once the image is on disk`);
     const dumped = checkpoint(pid, { output: image });
+    await sleep(100); // let what it printed before the dump through the pipe first
     say(`image written: ${formatBytes(dumped.storedBytes)} of memory, ${dumped.threads} threads; process ${pid} is gone:`);
     await sleep(1000);
     say(`(one second of silence: nothing is counting)`);

@@ -15,14 +15,21 @@ const actionsAddCloseFrom = libc.func('int posix_spawn_file_actions_addclosefrom
 /** sizeof(posix_spawn_file_actions_t) in glibc is 80; leave room. */
 const FILE_ACTIONS_SIZE = 128;
 
-export function spawnProcess(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  /** An fd of ours to be the child's standard output instead of ours. */
+  stdout?: number;
+}
+
+export function spawnProcess(file: string, args: string[], options: SpawnOptions = {}): number {
+  const env = options.env ?? process.env;
   const pid = [0];
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   const actions = Buffer.alloc(FILE_ACTIONS_SIZE);
   actionsInit(actions);
   try {
     // Node opens fds 0-2 close-on-exec; dup2(fd, fd) in a file action clears FD_CLOEXEC (glibc >= 2.29, POSIX 2017).
-    for (const fd of [0, 1, 2]) actionsAddDup2(actions, fd, fd);
+    for (const fd of [0, 1, 2]) actionsAddDup2(actions, fd === 1 && options.stdout !== undefined ? options.stdout : fd, fd);
     // Nothing else: descriptors this process inherited (a job runner's pipe, say) would
     // make the child uncheckpointable, with an end outside it (glibc >= 2.34).
     actionsAddCloseFrom(actions, 3);
