@@ -22,12 +22,8 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { json: { type: 'boolean', default: false } },
   });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   if (positionals.length > 1) throw usageError(`check takes at most one PID\n${help}`);
   if (positionals.length === 0) {
     const features = probeKernelFeatures();

@@ -16,12 +16,8 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { json: { type: 'boolean', default: false } },
   });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   if (positionals.length !== 1) throw usageError(`checkpoint takes one directory\n${help}`);
   const entry = await requestCheckpoint(positionals[0]);
   process.stdout.write(values.json ? JSON.stringify(entry) + '\n' : `checkpoint ${entry.seq}: ${entry.file}, ${formatBytes(entry.bytes)}\n`);

@@ -38,13 +38,8 @@ export async function run(argv: string[]): Promise<number> {
       output: { type: 'string', short: 'o' },
       'no-snapshot': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   if (positionals.length !== 1) throw usageError(`core takes one PID\n${help}`);
   const pid = parsePid(positionals[0]);
   const bar = new ProgressBar(`core ${pid}`);

@@ -34,11 +34,7 @@ and removed at the end.
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
+  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false } } });
   const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
   const say = (text: string) => process.stdout.write(`${bold('stasis demo:')} ${text}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'stasis-demo-'));

@@ -37,13 +37,8 @@ export async function run(argv: string[]): Promise<number> {
       'leave-running': { type: 'boolean', default: false },
       pin: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   if (positionals.length !== 1) throw usageError(`dump takes one PID\n${help}`);
   if (!values.output) throw usageError('dump needs -o FILE: where to write the image');
   const pid = parsePid(positionals[0]);

@@ -302,17 +302,12 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         json: { type: 'boolean' },
         verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
     throw usageError(`inspect: ${(err as Error).message}; see 'stasis inspect --help'`);
   }
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   if (positionals.length !== 1) {
     throw usageError(`inspect: expected one FILE, got ${positionals.length}; usage: stasis inspect FILE [--json] [--verbose]`);
   }

@@ -4,7 +4,7 @@
  */
 import { StasisError } from '../errors.js';
 
-type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+type Command = { summary: string; load: () => Promise<{ help: string; run(argv: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
   core: { summary: 'write a live core dump of a running process (it keeps running)', load: () => import('./core.js') },
@@ -42,7 +42,14 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await (await command.load()).run(rest);
+    const module = await command.load();
+    // Every command's --help, before its own parsing (and not past '--': those are the program's).
+    const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (own.includes('--help') || own.includes('-h')) {
+      process.stdout.write(module.help + '\n');
+      return 0;
+    }
+    return await module.run(rest);
   } catch (err) {
     return reportError(err);
   }

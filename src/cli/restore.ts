@@ -39,13 +39,8 @@ export async function run(argv: string[]): Promise<number> {
       pidfile: { type: 'string' },
       'ignore-changed-files': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   if (positionals.length !== 1) throw usageError(`restore takes one image file\n${help}`);
   const bar = new ProgressBar('restore');
   const restored = restoreProcess(positionals[0], { ignoreChangedFiles: values['ignore-changed-files'], onProgress: bar.update });

@@ -49,13 +49,8 @@ export async function run(argv: string[]): Promise<number> {
       resume: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       pin: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    process.stdout.write(help + '\n');
-    return 0;
-  }
   const every = values.every === undefined ? undefined : Number(values.every);
   if (every !== undefined && !(every > 0)) throw usageError(`--every takes a positive number of seconds, not '${values.every}'`);
   const keep = values.keep === undefined ? undefined : Number(values.keep);
