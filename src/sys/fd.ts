@@ -152,6 +152,16 @@ export function sameFdTable(tid1: number, tid2: number): boolean {
   return r === 0;
 }
 
+const closeRaw = libc.func('int close(int fd)');
+
+/**
+ * close(2) for fds made here through libc (pipe2, pidfd_open, pidfd_getfd): in a worker
+ * thread Node warns when fs.closeSync() closes an fd its fs module did not open.
+ */
+export function closeFd(fd: number): void {
+  closeRaw(fd);
+}
+
 /** pidfd_open(2). */
 export function pidfdOpen(pid: number): number {
   const r = Number(syscallRaw(SYS_pidfd_open, pid, 0, 0, 0, 0, 0));

@@ -8,7 +8,7 @@
 import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { identifyFile } from '../file-identity.js';
-import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges } from '../../sys/fd.js';
+import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges, closeFd } from '../../sys/fd.js';
 import { inspect, inodeKey, mapsDev, withTheirFd, type Description } from './inspect.js';
 import type { FilesState, OpenFile, StoredContents } from './state.js';
 
@@ -60,8 +60,8 @@ export function readPipe(pid: number, anyFd: number, readFd: number | null): { c
       if (copied !== pending) throw new Error(`tee copied ${copied} of the ${pending} buffered bytes`);
       return readAll(r, copied, null);
     } finally {
-      closeSync(r);
-      closeSync(w);
+      closeFd(r);
+      closeFd(w);
     }
   });
   return { capacity, data };

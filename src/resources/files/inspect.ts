@@ -7,7 +7,7 @@
 import { closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
-import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, pidfdOpen, pidfdGetfd } from '../../sys/fd.js';
+import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
 export const MAX_STORED_FILE_BYTES = 64 << 20;
@@ -250,10 +250,10 @@ export function withTheirFd<T>(pid: number, fd: number, fn: (ours: number) => T)
     try {
       return fn(ours);
     } finally {
-      closeSync(ours);
+      closeFd(ours);
     }
   } finally {
-    closeSync(pidfd);
+    closeFd(pidfd);
   }
 }
 
