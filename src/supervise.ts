@@ -11,9 +11,10 @@
  *
  * The ptrace work runs in a worker thread; while it does, this thread does not call
  * waitpid, which would otherwise collect the tracee's ptrace stops (a thread's wait sees
- * the tracees of every thread in its group).
+ * the tracees of every thread in its group): one loop awaits each checkpoint before it
+ * polls again.
  */
-import { mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync, existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnProcess } from './sys/spawn.js';
@@ -92,8 +93,9 @@ class Supervision implements Supervisor {
   readonly exited: Promise<number>;
   private manifest: Manifest;
   private readonly options: SuperviseOptions;
-  private busy: Promise<unknown> | null = null;
-  private done = false;
+  /** A checkpoint was asked for (SIGUSR2, a request file, checkpointNow()). */
+  private requested = false;
+  private readonly waiters: Array<{ resolve: (e: CheckpointEntry) => void; reject: (err: Error) => void }> = [];
 
   constructor(pid: number, dir: string, manifest: Manifest, options: SuperviseOptions) {
     this.pid = pid;
@@ -105,19 +107,10 @@ class Supervision implements Supervisor {
   }
 
   checkpointNow(): Promise<CheckpointEntry> {
-    return this.exclusive(() => this.takeCheckpoint('request'));
-  }
-
-  /** One checkpoint at a time, and no waitpid while one runs. */
-  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
-    while (this.busy) await this.busy.catch(() => undefined);
-    const running = work();
-    this.busy = running;
-    try {
-      return await running;
-    } finally {
-      this.busy = null;
-    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.requested = true;
+    });
   }
 
   private async takeCheckpoint(trigger: Trigger): Promise<CheckpointEntry> {
@@ -150,24 +143,56 @@ class Supervision implements Supervisor {
     }
   }
 
+  /** One checkpoint for every request pending (waiters and request files), each told the outcome. */
+  private async serveRequests(): Promise<void> {
+    this.requested = false;
+    const waiters = this.waiters.splice(0);
+    const files = pendingRequests(this.dir);
+    let outcome: { entry?: CheckpointEntry; error?: string };
+    try {
+      const entry = await this.takeCheckpoint('request');
+      outcome = { entry };
+      for (const w of waiters) w.resolve(entry);
+    } catch (err) {
+      outcome = { error: (err as Error).message };
+      for (const w of waiters) w.reject(err as Error);
+    }
+    for (const request of files) answerRequest(this.dir, request, outcome);
+  }
+
+  /**
+   * The one loop that decides what happens next, so that nothing piles up: a stop the
+   * program asked for, then requests, then a periodic checkpoint if one is due (the next
+   * is due a period after the last one ended), else a poll of the program.
+   */
   private async watch(): Promise<number> {
     const stopForwarding = this.options.forwardSignals ? forwardSignals(this.pid) : () => {};
-    const onRequest = () => void this.checkpointNow().catch(() => undefined);
+    const onRequest = () => {
+      this.requested = true;
+    };
     process.on('SIGUSR2', onRequest);
-    const timer = this.options.every ? setInterval(() => void this.exclusive(() => this.takeCheckpoint('periodic')).catch(() => undefined), this.options.every * 1000) : null;
+    const period = this.options.every ? this.options.every * 1000 : 0;
+    let nextPeriodic = period ? Date.now() + period : Infinity;
     try {
       for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
-        if (this.busy) {
-          await this.busy.catch(() => undefined);
-          continue;
-        }
         const status = waitTask(this.pid, WAIT.NOHANG | WAIT.UNTRACED | WAIT.CONTINUED);
         if (status?.kind === 'exited') return status.code;
         if (status?.kind === 'killed') return 128 + status.signal;
         if (status?.kind === 'stopped' && status.signal === SIG.SIGSTOP) {
           // The program asked for a checkpoint: take it while it is stopped, then continue it.
-          await this.exclusive(() => this.takeCheckpoint('self-stop')).catch(() => undefined);
+          await this.takeCheckpoint('self-stop').catch(() => undefined);
           kill(this.pid, SIG.SIGCONT);
+          delay = 1;
+          continue;
+        }
+        if (this.requested) {
+          await this.serveRequests();
+          delay = 1;
+          continue;
+        }
+        if (Date.now() >= nextPeriodic) {
+          await this.takeCheckpoint('periodic').catch(() => undefined);
+          nextPeriodic = Date.now() + period;
           delay = 1;
           continue;
         }
@@ -175,10 +200,11 @@ class Supervision implements Supervisor {
         await sleep(delay);
       }
     } finally {
-      this.done = true;
-      if (timer) clearInterval(timer);
       process.off('SIGUSR2', onRequest);
       stopForwarding();
+      const gone = new StasisError('TARGET_EXITED', `process ${this.pid} exited before the checkpoint`, { pid: this.pid });
+      for (const w of this.waiters.splice(0)) w.reject(gone);
+      for (const request of pendingRequests(this.dir)) answerRequest(this.dir, request, { error: gone.message });
       try {
         unlinkSync(join(this.dir, SUPERVISOR_PID));
       } catch {
@@ -188,11 +214,56 @@ class Supervision implements Supervisor {
   }
 }
 
+/** `stasis checkpoint` leaves DIR/request-ID.req, and takes DIR/request-ID.done away with the answer. */
+const REQUEST_PREFIX = 'request-';
+
+function pendingRequests(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => f.startsWith(REQUEST_PREFIX) && f.endsWith('.req'));
+  } catch {
+    return [];
+  }
+}
+
+function answerRequest(dir: string, request: string, outcome: { entry?: CheckpointEntry; error?: string }): void {
+  const base = join(dir, request.slice(0, -'.req'.length));
+  writeFileSync(`${base}.tmp`, JSON.stringify(outcome));
+  renameSync(`${base}.tmp`, `${base}.done`);
+  try {
+    unlinkSync(`${base}.req`);
+  } catch {
+    // the requester gave up and removed it
+  }
+}
+
+/**
+ * Whether `pid` is still a running supervisor of `dir` (a PID from a stale supervisor.pid
+ * may belong to another process by now, which SIGUSR2 would kill): its command line must
+ * name stasis and the directory, and it must not be a zombie.
+ */
+function isSupervisorOf(pid: number, dir: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    const zombie = /^State:\s+[ZX]/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    const cwd = readlinkSync(`/proc/${pid}/cwd`);
+    const names = (arg: string) => resolve(cwd, arg) === dir;
+    return !zombie && cmdline.some((a) => /stasis/.test(a)) && cmdline.includes('run') && (cmdline.some(names) || !cmdline.includes('--dir'));
+  } catch {
+    return false;
+  }
+}
+
 /** Start `command` (argv) as our child and supervise it. */
 export function supervise(command: string[], options: SuperviseOptions): Supervisor {
   if (command.length === 0) throw new StasisError('USAGE', 'stasis run needs a command after --');
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true });
+  if (existsSync(join(dir, MANIFEST))) {
+    const earlier = readManifest(dir);
+    if (earlier.checkpoints.length > 0) {
+      throw new StasisError('USAGE', `${dir} holds ${earlier.checkpoints.length} checkpoint(s) of an earlier run (${earlier.command.join(' ')}): continue it with --resume ${options.dir}, or choose another --dir`, { path: dir });
+    }
+  }
   const manifest: Manifest = { version: 1, command, every: options.every ?? null, keep: options.keep ?? null, checkpoints: [] };
   writeManifest(dir, manifest);
   let pid: number;
@@ -228,8 +299,11 @@ export async function resumeSupervised(dir: string, options: Omit<SuperviseOptio
   throw new StasisError('BAD_IMAGE', `no restorable checkpoint in ${path} (${manifest.checkpoints.length} recorded)`, { path });
 }
 
-/** `stasis checkpoint DIR`: ask the supervisor of DIR for a checkpoint and wait for it. */
-export async function requestCheckpoint(dir: string, timeoutMs = 60_000): Promise<CheckpointEntry> {
+/**
+ * `stasis checkpoint DIR`: leave a request in DIR/requests, signal the supervisor
+ * (SIGUSR2), and wait for its answer to this very request: the entry, or why it failed.
+ */
+export async function requestCheckpoint(dir: string, timeoutMs = 300_000): Promise<CheckpointEntry> {
   const path = resolve(dir);
   let supervisor: number;
   try {
@@ -237,18 +311,31 @@ export async function requestCheckpoint(dir: string, timeoutMs = 60_000): Promis
   } catch {
     throw new StasisError('NO_SUCH_PROCESS', `no supervisor is running for ${path} (no ${SUPERVISOR_PID})`, { path });
   }
-  const before = readManifest(path).checkpoints.at(-1)?.seq ?? 0;
-  try {
-    kill(supervisor, SIG.SIGUSR2);
-  } catch {
-    throw new StasisError('NO_SUCH_PROCESS', `the supervisor of ${path} (pid ${supervisor}) is not running`, { pid: supervisor, path });
-  }
+  if (!isSupervisorOf(supervisor, path)) throw new StasisError('NO_SUCH_PROCESS', `the supervisor of ${path} (pid ${supervisor}) is not running any more`, { pid: supervisor, path });
+  const base = join(path, `${REQUEST_PREFIX}${process.pid}-${Date.now()}`);
+  writeFileSync(`${base}.req`, '');
+  kill(supervisor, SIG.SIGUSR2);
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    await sleep(20);
-    const last = readManifest(path).checkpoints.at(-1);
-    if (last && last.seq > before) return last;
+  try {
+    while (Date.now() < deadline) {
+      await sleep(20);
+      let answer: { entry?: CheckpointEntry; error?: string };
+      try {
+        answer = JSON.parse(readFileSync(`${base}.done`, 'utf8'));
+      } catch {
+        continue;
+      }
+      if (answer.entry) return answer.entry;
+      throw new StasisError('OUTPUT_FAILED', `the checkpoint failed: ${answer.error}`, { path });
+    }
+    throw new StasisError('OUTPUT_FAILED', `the supervisor of ${path} did not answer within ${timeoutMs / 1000} s`, { path });
+  } finally {
+    for (const leftover of [`${base}.req`, `${base}.done`]) {
+      try {
+        unlinkSync(leftover);
+      } catch {
+        // not there
+      }
+    }
   }
-  throw new StasisError('OUTPUT_FAILED', `the supervisor of ${path} took no checkpoint within ${timeoutMs / 1000} s (see its error output)`, { path });
 }
-
