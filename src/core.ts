@@ -12,7 +12,7 @@ import { PhaseTimer } from './timing.js';
 import { SysError, ESRCH } from './sys/errno.js';
 import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
 import { findSyscallInstruction } from './ptrace/inject.js';
-import { takeSnapshot, killSnapshot, reapSnapshotZombie, type Snapshot } from './ptrace/snapshot.js';
+import { takeSnapshot, discardSnapshot, type Snapshot } from './ptrace/snapshot.js';
 import { readMaps, readSmaps, type Mapping } from './proc/maps.js';
 import { captureThreads, describeThreads, type ThreadState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
@@ -63,8 +63,7 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
     if (snapshot) {
       const child = snapshot;
       snapshot = null;
-      killSnapshot(child);
-      reapSnapshotZombie(pid, child);
+      discardSnapshot(pid, child);
     }
   };
   try {

@@ -23,7 +23,7 @@ import { waitTask, WAIT } from './sys/ptrace.js';
 import { captureThreads, describeThreads, captureThreadRestartState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
 import { planSegments, mappingsSnapshotMisses, copyFromTarget } from './resources/memory.js';
-import { takeSnapshot, killSnapshot, reapSnapshotZombie, type Snapshot } from './ptrace/snapshot.js';
+import { takeSnapshot, discardSnapshot, type Snapshot } from './ptrace/snapshot.js';
 import { captureMappings } from './resources/mappings.js';
 import { mmResource } from './resources/mm.js';
 import { RESOURCES } from './resources/index.js';
@@ -158,8 +158,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     if (!snapshot) return;
     const child = snapshot;
     snapshot = null;
-    killSnapshot(child);
-    reapSnapshotZombie(pid, child);
+    discardSnapshot(pid, child);
   }
 }
 

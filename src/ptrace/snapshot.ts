@@ -115,3 +115,9 @@ export function reapSnapshotZombie(pid: number, snapshot: Snapshot): void {
     thread.detach();
   }
 }
+
+/** Remove a snapshot without a trace: kill the child, then reap the zombie it leaves in the target. */
+export function discardSnapshot(pid: number, snapshot: Snapshot): void {
+  killSnapshot(snapshot);
+  reapSnapshotZombie(pid, snapshot);
+}
