@@ -18,12 +18,6 @@ const ERESTART_RESTARTBLOCK = -516n;
 const NR_restart_syscall = 219n;
 const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
 
-export const NR = {
-  wait4: 61,
-  clone: 56,
-  brk: 12,
-  prctl: 157,
-} as const;
 
 /** Where a `syscall` instruction is in the target: the vDSO has several (its fallback paths). */
 export function findSyscallInstruction(pid: number, maps: Mapping[] = readMaps(pid)): bigint {

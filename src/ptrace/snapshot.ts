@@ -13,8 +13,8 @@ import { SysError, ESRCH, ECHILD } from '../sys/errno.js';
 import { StasisError } from '../errors.js';
 import type { FrozenProcess } from './freeze.js';
 import { Tracee } from './tracee.js';
-import { isInSyscall, NR } from './inject.js';
-import { RemoteTask } from './remote.js';
+import { isInSyscall } from './inject.js';
+import { RemoteTask, SYSCALL } from './remote.js';
 import type { Registers } from '../sys/regs.js';
 import { listTasks, readStatus } from '../proc/status.js';
 
@@ -41,7 +41,7 @@ export function takeSnapshot(frozen: FrozenProcess, regsOf: (tid: number) => Reg
   const remote = new RemoteTask(thread, syscallAt, regsOf(thread.tid));
   let result;
   try {
-    result = remote.syscallRaw(NR.clone, [0, 0, 0, 0, 0]);
+    result = remote.syscallRaw(SYSCALL.clone, [0, 0, 0, 0, 0]);
   } finally {
     remote.close();
   }
@@ -104,7 +104,7 @@ export function reapSnapshotZombie(pid: number, snapshot: Snapshot): void {
     const remote = new RemoteTask(thread, snapshot.syscallAt, thread.getRegisters());
     let result;
     try {
-      result = remote.syscallRaw(NR.wait4, [snapshot.childPid, 0, WALL, 0]);
+      result = remote.syscallRaw(SYSCALL.wait4, [snapshot.childPid, 0, WALL, 0]);
     } finally {
       remote.close();
     }
