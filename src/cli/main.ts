@@ -20,7 +20,7 @@ const commands: Record<string, Command> = {
 export const usage = `usage: stasis COMMAND [ARGS...]
 
 commands:
-${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`).join('\n')}
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n')}
 
 Run 'stasis COMMAND --help' for the options of one command.
 
