@@ -3,121 +3,24 @@
  * from a real process (test/targets/attr-state.c), restore them into a stub and into a
  * multi-threaded blank process (sig-blank.c), and compare what /proc and the kernel say.
  *
- * Targets are started with posix_spawn and talk through a file; everything started is
- * killed and reaped.
+ * Targets are started with posix_spawn (helpers/resource-state.ts) and talk through a file;
+ * everything started is killed and reaped.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildTarget, tempDir, waitFor } from './helpers/targets.js';
-import { spawnProcess } from '../src/sys/spawn.js';
-import { kill } from '../src/sys/process.js';
-import { waitTask, WAIT } from '../src/sys/ptrace.js';
+import { tempDir } from './helpers/targets.js';
+import { spawnTarget, startDump, restoreContext, roundTrip } from './helpers/resource-state.js';
 import { schedGetattr, getNice, SCHED } from '../src/sys/sched.js';
-import { freeze, type FrozenProcess } from '../src/ptrace/freeze.js';
+import { freeze } from '../src/ptrace/freeze.js';
 import { RemoteTask } from '../src/ptrace/remote.js';
 import { findSyscallInstruction } from '../src/ptrace/inject.js';
 import { startStub } from '../src/ptrace/stub.js';
-import { captureThreads } from '../src/resources/threads.js';
-import { readMaps } from '../src/proc/maps.js';
-import { listTasks } from '../src/proc/status.js';
-import { encodeStasisNote, decodeStasisNote } from '../src/image/stasis-notes.js';
 import { StasisError } from '../src/errors.js';
-import type { DumpContext, RestoreContext } from '../src/resources/resource.js';
 import { attributesResource, readPersonality, readUmask, type AttributesState } from '../src/resources/attributes.js';
 
-// helpers (kept per test file)
-
-interface Spawned {
-  pid: number;
-  out: string;
-  ready: string[];
-  reap(): void;
-}
-
-/** Starts test/targets/NAME.c with OUTFILE as its first argument and waits for its "ready" line. */
-async function spawnTarget(t: TestContext, name: string, args: string[] = []): Promise<Spawned> {
-  const exe = buildTarget(name);
-  const out = path.join(tempDir(t), 'out');
-  const pid = spawnProcess(exe, [out, ...args]);
-  let reaped = false;
-  const reap = () => {
-    if (reaped) return;
-    reaped = true;
-    let tids: number[] = [];
-    try {
-      tids = listTasks(pid);
-    } catch {
-      // gone
-    }
-    try {
-      kill(pid, 9);
-    } catch {
-      // gone
-    }
-    // Traced threads must be reaped one by one (with __WALL) before the leader.
-    for (const tid of tids) {
-      if (tid === pid) continue;
-      try {
-        waitTask(tid, WAIT.ALL);
-      } catch {
-        // not traced: the leader's wait covers it
-      }
-    }
-    waitTask(pid, WAIT.ALL);
-  };
-  t.after(reap);
-  let ready: string | undefined;
-  await waitFor(() => (ready = readLines(out).find((l) => l.startsWith('ready '))) !== undefined, `${name} to be ready`);
-  return { pid, out, ready: ready!.split(' '), reap };
-}
-
-function readLines(file: string): string[] {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-interface Dump {
-  ctx: DumpContext;
-  frozen: FrozenProcess;
-  finish(): void;
-}
-
-/** Freeze as the dump does, with a RemoteTask and scratch memory in the leader. */
-function startDump(pid: number, beforeRemote?: (frozen: FrozenProcess) => void): Dump {
-  const frozen = freeze(pid);
-  const threads = captureThreads(frozen);
-  beforeRemote?.(frozen);
-  const leader = frozen.leader;
-  const remote = new RemoteTask(leader, findSyscallInstruction(pid), leader.getRegisters());
-  remote.mapScratch();
-  const ctx: DumpContext = { pid, frozen, threads, maps: readMaps(pid), remote };
-  return {
-    ctx,
-    frozen,
-    finish() {
-      remote.unmapScratch();
-      remote.restoreRegisters();
-      remote.close();
-      frozen.release();
-    },
-  };
-}
-
-function restoreContext(pid: number, remote: RemoteTask): RestoreContext {
-  return { pid, remote, imagePath: '', ignoreChangedFiles: false, warnings: [] };
-}
-
-/** The state as it comes back from the image. */
-function roundTrip<T>(state: T): T {
-  const note = encodeStasisNote(attributesResource.noteType, attributesResource.version, state);
-  return decodeStasisNote<T>(note.desc, attributesResource.version, 'attributes');
-}
-
+// helpers of this file
 
 function remap(state: AttributesState, tids: Map<number, number>): AttributesState {
   return { ...state, threads: state.threads.filter((t) => tids.has(t.tid)).map((t) => ({ ...t, tid: tids.get(t.tid)! })) };
@@ -144,7 +47,7 @@ test('attributes: rlimits, umask, cwd, personality and per-thread scheduling are
   const dump = startDump(pid);
   let state: AttributesState;
   try {
-    state = roundTrip(attributesResource.capture(dump.ctx));
+    state = roundTrip(attributesResource, attributesResource.capture(dump.ctx));
   } finally {
     dump.finish();
   }

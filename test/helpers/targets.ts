@@ -2,7 +2,8 @@
  * Test targets and the commands the tests run.
  *
  * - buildTarget(name): compiles test/targets/NAME.c with `gcc -g -O0 -pthread` (plus the
- *   flags in TARGET_CFLAGS) into a cache directory, rebuilt when the source is newer.
+ *   flags in TARGET_CFLAGS) into a cache directory, rebuilt when the source or a header
+ *   in test/targets (restore-common.h) is newer.
  * - startTarget(t, name): starts it with child_process.spawn, waits for its "ready" line,
  *   and registers a cleanup (t.after) that kills it by PID and reaps it. The test process
  *   never traces a target; the tracer is always a separate process (stasis, gdb, gcore).
@@ -183,7 +184,9 @@ export function buildTarget(name: string): string {
   fs.mkdirSync(cacheDir, { recursive: true });
   const exe = path.join(cacheDir, name);
   const stamp = `${exe}.flags`;
-  const srcTime = fs.statSync(src).mtimeMs;
+  // Newest of the source and the headers beside it (restore-common.h): a header change rebuilds too.
+  const headers = fs.readdirSync(targetsDir).filter((f) => f.endsWith('.h'));
+  const srcTime = Math.max(fs.statSync(src).mtimeMs, ...headers.map((h) => fs.statSync(path.join(targetsDir, h)).mtimeMs));
   const upToDate =
     fs.existsSync(exe) &&
     fs.statSync(exe).mtimeMs >= srcTime &&

@@ -28,41 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
-
-static size_t read_file(const char *path, char *buf, size_t size) {
-  int fd = open(path, O_RDONLY);
-  size_t n = 0;
-  if (fd < 0) return 0;
-  for (;;) {
-    ssize_t got = read(fd, buf + n, size - 1 - n);
-    if (got <= 0) break;
-    n += (size_t)got;
-  }
-  close(fd);
-  buf[n] = 0;
-  return n;
-}
+#include "restore-common.h"
 
 /* The [heap] line of /proc/self/maps: start and end, 0 if none. */
 static void heap_range(unsigned long *start, unsigned long *end) {
@@ -174,6 +140,5 @@ int main(int argc, char **argv) {
   free(large);
   free(small);
 
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }

@@ -47,44 +47,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "restore-common.h"
+
 #define PAGE 4096UL
-
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
-
-/* Whole-file read into a static buffer, without malloc (the heap must not move). */
-static size_t read_file(const char *path, char *buf, size_t size) {
-  int fd = open(path, O_RDONLY);
-  size_t n = 0;
-  if (fd < 0) return 0;
-  for (;;) {
-    ssize_t got = read(fd, buf + n, size - 1 - n);
-    if (got <= 0) break;
-    n += (size_t)got;
-  }
-  close(fd);
-  buf[n] = 0;
-  return n;
-}
 
 /* The VmFlags line of the smaps entry starting at `start`, into out (empty if none). */
 static void vmflags_of(void *start, char *out, size_t size) {
@@ -432,6 +397,5 @@ int main(int argc, char **argv) {
     if (local[i] != (unsigned char)(i ^ 0x5A)) stack_ok = 0;
   verdict(stack_ok, "stack", "a local array of main changed");
 
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }

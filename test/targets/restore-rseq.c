@@ -28,27 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
+#include "restore-common.h"
 
 static struct rseq *my_rseq(void) { return (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset); }
 
@@ -140,6 +120,5 @@ int main(int argc, char **argv) {
   lim.tv_sec += 3;
   int rc = sem_timedwait(&g_done, &lim);
   verdict(rc == 0 && g_worker_ok == 1, "rseq-worker", "%s", rc != 0 ? "the worker did not report" : g_worker_why);
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }

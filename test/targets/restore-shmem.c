@@ -28,29 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "restore-common.h"
+
 #define PAGE 4096UL
-
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
 
 /* The maps line of the mapping starting at `start`. */
 static void maps_line(void *start, char *out, size_t size) {
@@ -157,6 +137,5 @@ int main(int argc, char **argv) {
   verdict(before && reaches && shows, "file-shared", "the store of before the dump %s; a store now %s the file; a pwrite to the file %s in the mapping", before ? "is there" : "is LOST",
           reaches ? "reaches" : "does NOT reach", shows ? "shows" : "does NOT show");
 
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }

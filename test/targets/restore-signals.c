@@ -43,29 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
-
-static pid_t gettid_raw(void) { return (pid_t)syscall(SYS_gettid); }
+#include "restore-common.h"
 
 static unsigned char g_altstack[1 << 16];
 
@@ -344,6 +322,5 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 5000 && g_usr1_count < 3; i++) nanosleep(&ms, NULL);
   verdict(g_usr1_count == 3, "forwarded", "a SIGUSR1 sent to the foreground stasis restore was %s", g_usr1_count > 3 ? "handled more than once" : "not forwarded to us within 5 s");
 
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }

@@ -45,35 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
-
-static pid_t gettid_raw(void) { return (pid_t)syscall(SYS_gettid); }
-
-static double now_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "restore-common.h"
 
 enum { MAIN, LOCKER, ROBUST, READER, SLEEPER, ABS, TARGET, SPINNER, NTHREADS };
 static const char *NAMES[NTHREADS] = {"t-main", "t-locker", "t-robust", "t-reader", "t-sleeper", "t-abs", "t-target", "t-spinner"};
@@ -441,6 +413,5 @@ int main(int argc, char **argv) {
   }
   verdict(self_ok, "self", "%s", self_why);
 
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }

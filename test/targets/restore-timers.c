@@ -38,33 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_failures;
-
-static void verdict(int ok, const char *name, const char *fmt, ...) {
-  if (ok) {
-    printf("OK %s\n", name);
-  } else {
-    va_list ap;
-    g_failures++;
-    printf("FAIL %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-  }
-  fflush(stdout);
-}
-
-static void wait_for_trigger(const char *path) {
-  struct timespec ts = {0, 10 * 1000 * 1000};
-  while (access(path, F_OK) != 0) nanosleep(&ts, NULL);
-}
-
-static double now_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "restore-common.h"
 
 /* Sleeps `seconds` of CLOCK_MONOTONIC whatever signals interrupt it. */
 static void sleep_for(double seconds) {
@@ -227,6 +201,5 @@ int main(int argc, char **argv) {
   int distinct = rc == 0 && fresh != g_periodic && fresh != g_oneshot && fresh != g_far && fresh != g_disarmed;
   verdict(distinct, "ids", "timer_create after the restore: %s, id %p (others %p %p %p %p)", rc == 0 ? "ok" : strerror(errno), rc == 0 ? fresh : NULL, g_periodic, g_oneshot, g_far, g_disarmed);
 
-  printf("done %d\n", g_failures);
-  return g_failures ? 1 : 0;
+  return verdicts_done();
 }
