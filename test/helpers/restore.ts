@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import koffi from 'koffi';
+import { fcntl, F } from '../../src/sys/fd.js';
 import { killQuietly, leftovers, readFileOrNull, sleep, startTarget, stasisBin, taskIds, tempDir, waitFor, waitSettled, type RunResult } from './targets.js';
 
 // ---------------------------------------------------------------------------------------
@@ -37,24 +37,23 @@ import { killQuietly, leftovers, readFileOrNull, sleep, startTarget, stasisBin, 
  * CI runner may leak pipes, e.g. fd 250/251 here). child_process.spawn passes such fds to
  * every target, and `stasis dump` rightly refuses a process holding a pipe to another
  * process: the targets must hold only what they open themselves. Called when this module
- * loads. (koffi, because node has no fcntl(); no ptrace is involved.)
+ * loads. (stasis's own fcntl(), since node has none; no ptrace is involved.)
  */
 export function closeInheritedFdsOnExec(): number[] {
   const marked: number[] = [];
-  let fcntl: ((fd: number, cmd: number, arg: number) => number) | undefined;
   for (const entry of fs.readdirSync('/proc/self/fd')) {
     const fd = Number(entry);
     if (fd < 3) continue;
     const info = readFileOrNull(`/proc/self/fdinfo/${fd}`);
     const flags = info?.match(/^flags:\s*([0-7]+)/m);
     if (!flags || (parseInt(flags[1], 8) & 0o2000000) !== 0) continue; // gone, or O_CLOEXEC already
-    if (!fcntl) {
-      const libc = koffi.load('libc.so.6');
-      fcntl = libc.func('int fcntl(int fd, int cmd, int arg)') as (fd: number, cmd: number, arg: number) => number;
-    }
-    const F_SETFD = 2;
     const FD_CLOEXEC = 1;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) === 0) marked.push(fd);
+    try {
+      fcntl(fd, F.SETFD, FD_CLOEXEC);
+      marked.push(fd);
+    } catch {
+      // closed meanwhile
+    }
   }
   return marked;
 }
