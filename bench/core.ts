@@ -16,10 +16,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TARGETS = path.join(ROOT, 'bench', 'targets');
+import {
+  DEFAULT_STASIS, UsageError, intArg, type CommonOptions, commonOption, parseNames, parseOrExit, runMain, live, run, type RunResult,
+  procStat, descendants, killTree, tracedOrStopped, lastLine, compileTargets, warnIfUnbuilt, freeMiB, killLive, removeDirs,
+  onSignals, median, table, type Ratio, div, aimed, machineInfo,
+} from './common.js';
 
 const USAGE = `usage: npm run bench -- [OPTIONS]     (or: node dist/bench/core.js [OPTIONS])
 
@@ -60,67 +61,30 @@ const LABEL: Record<Method, string> = {
   write: 'dd same size (noise)',
 };
 
-interface Options {
-  sizes: number[];
-  reps: number;
-  threads: number;
+interface Options extends CommonOptions {
   methods: Method[];
-  dir: string;
-  stasis: string;
   thp: boolean;
   dirty: boolean;
   tickUs: number;
   forkReps: number;
-  timeoutMs: number;
-  json: boolean;
 }
-
-class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options | null {
   const o: Options = {
     sizes: [256, 1024], reps: 5, threads: 4, methods: [...ALL_METHODS], dir: os.tmpdir(),
-    stasis: path.join(ROOT, 'bin', 'stasis.js'), thp: false, dirty: false, tickUs: 100, forkReps: 7, timeoutMs: 90_000, json: false,
-  };
-  const int = (name: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min) throw new UsageError(`${name} needs an integer >= ${min}`);
-    return n;
+    stasis: DEFAULT_STASIS, thp: false, dirty: false, tickUs: 100, forkReps: 7, timeoutMs: 90_000, json: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string | undefined => argv[++i];
+    if (commonOption(a, next, o)) continue;
     switch (a) {
       case '-h': case '--help': return null;
-      case '--sizes': {
-        const v = next();
-        if (!v) throw new UsageError('--sizes needs a list');
-        o.sizes = v.split(',').map((s) => {
-          const m = /^(\d+)([gGmM]?)$/.exec(s.trim());
-          if (!m || Number(m[1]) < 1) throw new UsageError(`bad size '${s}'`);
-          return Number(m[1]) * (m[2].toLowerCase() === 'g' ? 1024 : 1);
-        });
-        break;
-      }
-      case '--reps': o.reps = int(a, next(), 1); break;
-      case '--threads': o.threads = int(a, next(), 1); break;
-      case '--methods': {
-        const v = next();
-        if (!v) throw new UsageError('--methods needs a list');
-        o.methods = v.split(',').map((s) => {
-          if (!(ALL_METHODS as string[]).includes(s)) throw new UsageError(`unknown method '${s}' (${ALL_METHODS.join(', ')})`);
-          return s as Method;
-        });
-        break;
-      }
-      case '--dir': { const v = next(); if (!v) throw new UsageError('--dir needs a directory'); o.dir = v; break; }
-      case '--stasis': { const v = next(); if (!v) throw new UsageError('--stasis needs a file'); o.stasis = path.resolve(v); break; }
+      case '--methods': o.methods = parseNames(a, 'method', next(), ALL_METHODS); break;
       case '--thp': o.thp = true; break;
       case '--dirty': o.dirty = true; break;
-      case '--tick-us': o.tickUs = int(a, next(), 0); break;
-      case '--fork-reps': o.forkReps = int(a, next(), 1); break;
-      case '--timeout': o.timeoutMs = int(a, next(), 1) * 1000; break;
-      case '--json': o.json = true; break;
+      case '--tick-us': o.tickUs = intArg(a, next(), 0); break;
+      case '--fork-reps': o.forkReps = intArg(a, next(), 1); break;
       default: throw new UsageError(`unknown option '${a}'`);
     }
   }
@@ -128,80 +92,7 @@ function parseArgs(argv: string[]): Options | null {
 }
 
 // ---------------------------------------------------------------------------------------
-// processes: everything started here is tracked by PID and reaped
-
-const live = new Set<ChildProcess>();
-
-interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number; timedOut: boolean }
-
-/** Runs a command to completion; the time is from spawn to exit. Kills it (and its descendants) after timeoutMs. */
-function run(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
-    live.add(child);
-    let stdout = '', stderr = '', timedOut = false, ms = 0, exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < 1 << 20) stdout += d; });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 1 << 20) stderr += d; });
-    const timer = setTimeout(() => { timedOut = true; if (child.pid) killTree(child.pid); }, timeoutMs);
-    let finished = false;
-    const finish = () => {
-      if (finished || !exited) return;
-      finished = true;
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ ...exited, stdout, stderr, ms, timedOut });
-    };
-    child.on('error', (err) => {
-      ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      exited = { code: null, signal: null };
-      stderr += String(err.message);
-      finish();
-    });
-    child.on('exit', (code, signal) => {
-      ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      exited = { code, signal };
-      // Output may still be buffered; a grandchild holding the pipes must not hold us up.
-      setTimeout(finish, 2000).unref();
-    });
-    child.on('close', finish);
-  });
-}
-
-/** PIDs of the descendants of pid, from /proc (children before their parents' siblings). */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const st = procStat(Number(e));
-    if (st) parent.set(Number(e), st.ppid);
-  }
-  const out: number[] = [];
-  const walk = (p: number) => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); } };
-  walk(pid);
-  return out;
-}
-
-function procStat(pid: number): { state: string; ppid: number } | null {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], ppid: Number(rest[1]) };
-  } catch { return null; }
-}
-
-/** SIGKILL a process we started and everything below it, each by PID. */
-function killTree(pid: number): void {
-  const pids = [pid, ...descendants(pid)];
-  for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-}
-
-function statusField(pid: number, field: string): string | null {
-  try {
-    const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? m[1].trim() : null;
-  } catch { return null; }
-}
+// processes: everything started here is tracked by PID and reaped (see common.ts)
 
 // ---------------------------------------------------------------------------------------
 // the target
@@ -304,15 +195,8 @@ class Target {
    * says what it found.
    */
   health(): string[] {
-    const problems: string[] = [];
     if (!this.alive() || !procStat(this.pid)) return ['target died'];
-    const tracer = Number(statusField(this.pid, 'TracerPid') ?? 0);
-    if (tracer) problems.push(`target still traced by PID ${tracer}`);
-    for (const task of fs.readdirSync(`/proc/${this.pid}/task`)) {
-      const st = procStat(Number(task));
-      if (st && (st.state === 'T' || st.state === 't')) { problems.push(`thread ${task} left stopped (${st.state})`); break; }
-    }
-    if (!tracer && problems.length) { try { process.kill(this.pid, 'SIGCONT'); } catch { /* gone */ } }
+    const problems = tracedOrStopped(this.pid);
     for (const c of descendants(this.pid)) {
       const st = procStat(c);
       if (!st) continue;
@@ -349,10 +233,6 @@ interface Measurement {
 }
 
 interface Limits { forkMs: number; forkExitMs: number; memcpyMs: number; memcpyGBps: number; forkSamples: number[]; memcpySamples: number[] }
-
-function lastLine(s: string): string {
-  return s.trim().split('\n').filter((l) => l.trim()).pop()?.trim() ?? '';
-}
 
 async function measure(method: Method, t: Target, mib: number, coreDir: string, o: Options): Promise<Measurement> {
   const m: Measurement = { method, ok: false, warnings: [] };
@@ -432,13 +312,6 @@ async function machineLimits(exe: string, mib: number, o: Options): Promise<Limi
 // ---------------------------------------------------------------------------------------
 // statistics and output
 
-function median(xs: (number | undefined)[]): number | undefined {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return undefined;
-  const h = v.length >> 1;
-  return v.length % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
-}
-
 interface Summary {
   method: Method; n: number; failures: number; errors: string[]; warnings: string[];
   pauseMs?: number; pauseMinMs?: number; pauseMaxMs?: number; stoppedMs?: number; stallMs?: number; stalls?: number;
@@ -470,14 +343,6 @@ const fmt = (x: number | undefined, digits = 1): string => {
   return x.toFixed(Math.abs(x) < 10 ? Math.max(digits, 2) : digits);
 };
 
-function table(rows: string[][], right: boolean[]): string {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd()).join('\n');
-}
-
-/** value: from the medians; best: from the best repetition of each side (noise only makes times longer). */
-interface Ratio { name: string; value?: number; best?: number; aim?: string; met?: boolean; note?: string }
-
 interface SizeResult {
   mib: number; targetRssMiB?: number; touchMs?: number; limits: Limits | string;
   summaries: Summary[]; measurements: Measurement[]; ratios: Ratio[];
@@ -486,15 +351,12 @@ interface SizeResult {
 function ratios(mib: number, limits: Limits | string, s: Partial<Record<Method, Summary>>): Ratio[] {
   const l = typeof limits === 'string' ? undefined : limits;
   const snap = s.snapshot, stop = s['no-snapshot'], g = s.gcore;
-  const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
-  const aim = (r: Ratio, aimText: string, ok: (v: number) => boolean): Ratio =>
-    ({ ...r, aim: aimText, met: r.value === undefined ? undefined : ok(r.value) });
   const forkMin = l ? Math.min(...l.forkSamples) : undefined;
   const gcoreVsSnap: Ratio = { name: 'gcore pause / stasis pause', value: div(g?.pauseMs, snap?.pauseMs), best: div(g?.pauseMinMs, snap?.pauseMinMs) };
   const out: Ratio[] = [
-    aim({ name: 'stasis pause / fork() time', value: div(snap?.pauseMs, l?.forkMs), best: div(snap?.pauseMinMs, forkMin) }, '<= 2', (v) => v <= 2),
-    mib >= 1024 ? aim(gcoreVsSnap, '>= 50', (v) => v >= 50) : { ...gcoreVsSnap, note: '(aim >= 50 applies at 1 GiB)' },
-    aim({ name: 'stasis total / gcore total', value: div(snap?.totalMs, g?.totalMs), best: div(snap?.totalMinMs, g?.totalMinMs) }, '<= 1', (v) => v <= 1),
+    aimed({ name: 'stasis pause / fork() time', value: div(snap?.pauseMs, l?.forkMs), best: div(snap?.pauseMinMs, forkMin) }, '<= 2', (v) => v <= 2),
+    mib >= 1024 ? aimed(gcoreVsSnap, '>= 50', (v) => v >= 50) : { ...gcoreVsSnap, note: '(aim >= 50 applies at 1 GiB)' },
+    aimed({ name: 'stasis total / gcore total', value: div(snap?.totalMs, g?.totalMs), best: div(snap?.totalMinMs, g?.totalMinMs) }, '<= 1', (v) => v <= 1),
     { name: 'stasis pause / fork()+exit+wait', value: div(snap?.pauseMs, l?.forkExitMs) },
     { name: '--no-snapshot pause / memcpy time', value: div(stop?.pauseMs, l?.memcpyMs), best: div(stop?.pauseMinMs, l ? Math.min(...l.memcpySamples) : undefined) },
     { name: 'gcore pause / memcpy time', value: div(g?.pauseMs, l?.memcpyMs), best: div(g?.pauseMinMs, l ? Math.min(...l.memcpySamples) : undefined) },
@@ -537,66 +399,36 @@ function printSize(r: SizeResult, o: Options): void {
   w(table(rr, [false, true, true, false, false]));
 }
 
-function machineInfo(): Record<string, string> {
-  const sh = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim(); } catch { return 'unavailable'; } };
-  const read = (p: string) => { try { return fs.readFileSync(p, 'utf8').trim(); } catch { return 'unavailable'; } };
-  const cpu = os.cpus();
-  return {
-    kernel: `${os.release()} ${os.arch()}`,
-    cpus: `${cpu.length} x ${cpu[0]?.model ?? '?'}`,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${(os.freemem() / 2 ** 30).toFixed(1)} GiB free`,
-    load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
-    thp: read('/sys/kernel/mm/transparent_hugepage/enabled'),
-    node: process.version,
-    gdb: sh('gdb', ['--version']),
-    gcc: sh('gcc', ['--version']),
-  };
-}
-
 // ---------------------------------------------------------------------------------------
 
 async function main(argv: string[]): Promise<number> {
-  let o: Options | null;
-  try { o = parseArgs(argv); } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`bench: ${e.message}\n${USAGE}\n`); return 2; }
-    throw e;
-  }
-  if (!o) { process.stdout.write(USAGE + '\n'); return 0; }
+  const parsed = parseOrExit(argv, parseArgs, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const o = parsed;
   const log = (s: string) => process.stderr.write(s + '\n');
 
-  const info = machineInfo();
+  const info = machineInfo(true);
   const coreDir = fs.mkdtempSync(path.join(path.resolve(o.dir), 'stasis-bench-cores-'));
   const buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stasis-bench-build-'));
   let targetNow: Target | null = null;
   const cleanup = () => {
-    for (const c of live) if (c.pid) killTree(c.pid);
-    fs.rmSync(coreDir, { recursive: true, force: true });
-    fs.rmSync(buildDir, { recursive: true, force: true });
+    killLive();
+    removeDirs([coreDir, buildDir]);
   };
-  const onSignal = (sig: NodeJS.Signals) => { log(`bench: ${sig}, cleaning up`); cleanup(); process.exit(130); };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const offSignals = onSignals(cleanup, log);
 
   try {
     // Room for the largest core (gcore's is ~3% over the RSS) plus a margin.
     const maxMiB = Math.max(...o.sizes);
-    const sfs = fs.statfsSync(coreDir);
-    const freeMiB = (sfs.bavail * sfs.bsize) / 1048576;
+    const free = freeMiB(coreDir);
     const needMiB = maxMiB * 1.25 + 512;
-    log(`bench: cores go to ${coreDir} (${(freeMiB / 1024).toFixed(1)} GiB free)`);
-    if (freeMiB < needMiB) { log(`bench: need ${(needMiB / 1024).toFixed(1)} GiB free there; use --dir or smaller --sizes`); return 1; }
+    log(`bench: cores go to ${coreDir} (${(free / 1024).toFixed(1)} GiB free)`);
+    if (free < needMiB) { log(`bench: need ${(needMiB / 1024).toFixed(1)} GiB free there; use --dir or smaller --sizes`); return 1; }
     const availMiB = os.freemem() / 1048576;
     if (availMiB < maxMiB * 4) log(`bench: warning: ${availMiB.toFixed(0)} MiB free memory; the largest size may need ~${maxMiB * 4} MiB`);
 
-    const exe: Record<string, string> = {};
-    for (const name of ['pause', 'limits']) {
-      exe[name] = path.join(buildDir, name);
-      execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', exe[name], path.join(TARGETS, `${name}.c`)], { stdio: ['ignore', 'inherit', 'inherit'] });
-    }
-    if (o.methods.some((m) => m === 'snapshot' || m === 'no-snapshot') && o.stasis === path.join(ROOT, 'bin', 'stasis.js') &&
-        !fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) {
-      log('bench: warning: dist/src/cli/main.js missing (run npm run build); the stasis rows will fail');
-    }
+    const exe = compileTargets(['pause', 'limits'], buildDir);
+    if (o.methods.some((m) => m === 'snapshot' || m === 'no-snapshot')) warnIfUnbuilt(o.stasis, log);
 
     const results: SizeResult[] = [];
     for (const mib of o.sizes) {
@@ -663,12 +495,8 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     if (targetNow) await targetNow.stop();
     cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    offSignals();
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => { process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exitCode = 1; },
-);
+runMain(main);

@@ -23,10 +23,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { randomFillSync } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TARGETS = path.join(ROOT, 'bench', 'targets');
+import {
+  DEFAULT_STASIS, UsageError, intArg, type CommonOptions, commonOption, parseNames, parseOrExit, runMain, live, run,
+  procStat, descendants, killTree, statusField, tracedOrStopped, lastLine, compileTargets, warnIfUnbuilt, freeMiB, killLive, removeDirs,
+  onSignals, median, table, type Ratio, div, aimed, machineInfo,
+} from './common.js';
 /** CRIU on this machine, for reference (measured separately; not run here). */
 const CRIU_RESTORE_1G_MS = 570;
 const CRIU_RESTORE_SMALL_MS = 30;
@@ -66,65 +67,28 @@ options:
 type Part = 'small' | 'gcore' | 'restore';
 const ALL_PARTS: Part[] = ['small', 'gcore', 'restore'];
 
-interface Options {
-  sizes: number[];
-  reps: number;
+interface Options extends CommonOptions {
   smallReps: number;
-  threads: number;
   smallThreads: number;
   parts: Part[];
   limitsReps: number;
-  stasis: string;
-  dir: string;
-  timeoutMs: number;
-  json: boolean;
 }
-
-class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options | null {
   const o: Options = {
     sizes: [256, 1024], reps: 3, smallReps: 9, threads: 4, smallThreads: 1, parts: [...ALL_PARTS], limitsReps: 2,
-    stasis: path.join(ROOT, 'bin', 'stasis.js'), dir: os.tmpdir(), timeoutMs: 120_000, json: false,
-  };
-  const int = (name: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min) throw new UsageError(`${name} needs an integer >= ${min}`);
-    return n;
+    stasis: DEFAULT_STASIS, dir: os.tmpdir(), timeoutMs: 120_000, json: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string | undefined => argv[++i];
+    if (commonOption(a, next, o)) continue;
     switch (a) {
       case '-h': case '--help': return null;
-      case '--sizes': {
-        const v = next();
-        if (!v) throw new UsageError('--sizes needs a list');
-        o.sizes = v.split(',').map((s) => {
-          const m = /^(\d+)([gGmM]?)$/.exec(s.trim());
-          if (!m || Number(m[1]) < 1) throw new UsageError(`bad size '${s}'`);
-          return Number(m[1]) * (m[2].toLowerCase() === 'g' ? 1024 : 1);
-        });
-        break;
-      }
-      case '--reps': o.reps = int(a, next(), 1); break;
-      case '--small-reps': o.smallReps = int(a, next(), 1); break;
-      case '--threads': o.threads = int(a, next(), 1); break;
-      case '--small-threads': o.smallThreads = int(a, next(), 1); break;
-      case '--parts': {
-        const v = next();
-        if (!v) throw new UsageError('--parts needs a list');
-        o.parts = v.split(',').map((s) => {
-          if (!(ALL_PARTS as string[]).includes(s)) throw new UsageError(`unknown part '${s}' (${ALL_PARTS.join(', ')})`);
-          return s as Part;
-        });
-        break;
-      }
-      case '--limits-reps': o.limitsReps = int(a, next(), 0); break;
-      case '--stasis': { const v = next(); if (!v) throw new UsageError('--stasis needs a file'); o.stasis = path.resolve(v); break; }
-      case '--dir': { const v = next(); if (!v) throw new UsageError('--dir needs a directory'); o.dir = v; break; }
-      case '--timeout': o.timeoutMs = int(a, next(), 1) * 1000; break;
-      case '--json': o.json = true; break;
+      case '--small-reps': o.smallReps = intArg(a, next(), 1); break;
+      case '--small-threads': o.smallThreads = intArg(a, next(), 1); break;
+      case '--parts': o.parts = parseNames(a, 'part', next(), ALL_PARTS); break;
+      case '--limits-reps': o.limitsReps = intArg(a, next(), 0); break;
       default: throw new UsageError(`unknown option '${a}'`);
     }
   }
@@ -132,83 +96,12 @@ function parseArgs(argv: string[]): Options | null {
 }
 
 // ---------------------------------------------------------------------------------------
-// processes: everything started here is tracked by PID and reaped
+// processes: everything started here is tracked by PID and reaped (see common.ts)
 
-const live = new Set<ChildProcess>();
 /** PIDs of restored processes (not our children) still to be killed. */
 const restoredPids = new Set<number>();
 /** The restoree executable, to recognise our restored processes before signalling a PID. */
 let restoreeExe = '';
-
-interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number; timedOut: boolean }
-
-/** Runs a command to completion. Kills it (and its descendants) after timeoutMs. */
-function run(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
-    live.add(child);
-    let stdout = '', stderr = '', timedOut = false, ms = 0, exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < 1 << 20) stdout += d; });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 1 << 20) stderr += d; });
-    const timer = setTimeout(() => { timedOut = true; if (child.pid) killTree(child.pid); }, timeoutMs);
-    let finished = false;
-    const finish = () => {
-      if (finished || !exited) return;
-      finished = true;
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ ...exited, stdout, stderr, ms, timedOut });
-    };
-    child.on('error', (err) => {
-      ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      exited = { code: null, signal: null };
-      stderr += String(err.message);
-      finish();
-    });
-    child.on('exit', (code, signal) => {
-      ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      exited = { code, signal };
-      // Output may still be buffered; a grandchild holding the pipes must not hold us up.
-      setTimeout(finish, 2000).unref();
-    });
-    child.on('close', finish);
-  });
-}
-
-function procStat(pid: number): { state: string; ppid: number } | null {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], ppid: Number(rest[1]) };
-  } catch { return null; }
-}
-
-/** PIDs of the descendants of pid, from /proc. */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const st = procStat(Number(e));
-    if (st) parent.set(Number(e), st.ppid);
-  }
-  const out: number[] = [];
-  const walk = (p: number) => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); } };
-  walk(pid);
-  return out;
-}
-
-/** SIGKILL a process we started and everything below it, each by PID. */
-function killTree(pid: number): void {
-  for (const p of [pid, ...descendants(pid)]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
-}
-
-function statusField(pid: number, field: string): string | null {
-  try {
-    const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? m[1].trim() : null;
-  } catch { return null; }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -276,10 +169,6 @@ async function timed(prog: string, args: string[], o: Options, env?: NodeJS.Proc
     }
   }
   return t;
-}
-
-function lastLine(s: string): string {
-  return s.trim().split('\n').filter((l) => l.trim()).pop()?.trim() ?? '';
 }
 
 function jsonLine(s: string): Record<string, unknown> | null {
@@ -355,14 +244,7 @@ class Target {
   /** After a dump that left it running: running, untraced? Repairs what it can (SIGCONT) and says what it found. */
   health(): string[] {
     if (!this.alive() || !procStat(this.pid)) return ['target died'];
-    const problems: string[] = [];
-    const tracer = Number(statusField(this.pid, 'TracerPid') ?? 0);
-    if (tracer) problems.push(`target still traced by PID ${tracer}`);
-    for (const task of fs.readdirSync(`/proc/${this.pid}/task`)) {
-      const st = procStat(Number(task));
-      if (st && (st.state === 'T' || st.state === 't')) { problems.push(`thread ${task} left stopped (${st.state})`); break; }
-    }
-    if (!tracer && problems.length) { try { process.kill(this.pid, 'SIGCONT'); } catch { /* gone */ } }
+    const problems = tracedOrStopped(this.pid);
     for (const c of descendants(this.pid)) {
       problems.push(`child ${c} of the target left behind; killed`);
       try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
@@ -511,13 +393,6 @@ function crc32Ms(mib: number, reps: number): number[] | undefined {
 // ---------------------------------------------------------------------------------------
 // statistics and output
 
-function median(xs: (number | undefined)[]): number | undefined {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return undefined;
-  const h = v.length >> 1;
-  return v.length % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
-}
-
 function min(xs: (number | undefined)[]): number | undefined {
   const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
   return v.length ? Math.min(...v) : undefined;
@@ -529,19 +404,6 @@ const fmt = (x: number | undefined, digits = 1): string => {
   return x.toFixed(Math.abs(x) < 10 ? Math.max(digits, 2) : digits);
 };
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 1048576);
-
-function table(rows: string[][], right: boolean[]): string {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (right[i] ? (c ?? '').padStart(w[i]) : (c ?? '').padEnd(w[i]))).join('  ').trimEnd()).join('\n');
-}
-
-/** value from the medians; best from the best repetition of each side (noise only makes times longer). */
-interface Ratio { name: string; value?: number; best?: number; aim?: string; met?: boolean; note?: string }
-
-const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
-function aimed(r: Ratio, aimText: string, ok: (v: number) => boolean): Ratio {
-  return { ...r, aim: aimText, met: r.value === undefined ? undefined : ok(r.value) };
-}
 
 /** Median of each phase over runs, in the order stasis reports them. */
 function phaseMedians(ps: (Record<string, number> | undefined)[]): Record<string, number> {
@@ -781,21 +643,6 @@ function markdown(small: SmallResult | null, sizes: SizeResult[], info: Record<s
   return L.join('\n');
 }
 
-function machineInfo(): Record<string, string> {
-  const sh = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim(); } catch { return 'unavailable'; } };
-  const read = (p: string) => { try { return fs.readFileSync(p, 'utf8').trim(); } catch { return 'unavailable'; } };
-  const cpu = os.cpus();
-  return {
-    kernel: `${os.release()} ${os.arch()}`,
-    cpus: `${cpu.length} x ${cpu[0]?.model ?? '?'}`,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${(os.freemem() / 2 ** 30).toFixed(1)} GiB free`,
-    load: os.loadavg().map((v) => v.toFixed(2)).join(' '),
-    thp: read('/sys/kernel/mm/transparent_hugepage/enabled'),
-    node: process.version,
-    gdb: sh('gdb', ['--version']),
-  };
-}
-
 function which(name: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (!dir) continue;
@@ -933,12 +780,9 @@ async function sizePart(size: number, exe: Record<string, string>, gcore: string
 }
 
 async function main(argv: string[]): Promise<number> {
-  let o: Options | null;
-  try { o = parseArgs(argv); } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`bench: ${e.message}\n${USAGE}\n`); return 2; }
-    throw e;
-  }
-  if (!o) { process.stdout.write(USAGE + '\n'); return 0; }
+  const parsed = parseOrExit(argv, parseArgs, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const o = parsed;
   const log = (s: string) => process.stderr.write(s + '\n');
   const started = Date.now();
 
@@ -946,39 +790,29 @@ async function main(argv: string[]): Promise<number> {
   workDir = fs.mkdtempSync(path.join(path.resolve(o.dir), 'stasis-bench-restore-'));
   const buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stasis-bench-build-'));
   const cleanup = () => {
-    for (const c of live) if (c.pid) killTree(c.pid);
+    killLive();
     for (const pid of restoredPids) {
       if (isOurRestoree(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     }
-    fs.rmSync(workDir, { recursive: true, force: true });
-    fs.rmSync(buildDir, { recursive: true, force: true });
+    removeDirs([workDir, buildDir]);
   };
-  const onSignal = (sig: NodeJS.Signals) => { log(`bench: ${sig}, cleaning up`); cleanup(); process.exit(130); };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const offSignals = onSignals(cleanup, log);
 
   try {
     const sizes = o.parts.some((p) => p === 'gcore' || p === 'restore') ? o.sizes : [];
     const maxMiB = Math.max(0, ...sizes);
-    const sfs = fs.statfsSync(workDir);
-    const freeMiB = (sfs.bavail * sfs.bsize) / 1048576;
+    const free = freeMiB(workDir);
     // One image or core at a time (gcore's is ~3% over the RSS), plus a margin.
     const needMiB = maxMiB * 1.1 + 256;
-    log(`bench: images go to ${workDir} (${(freeMiB / 1024).toFixed(1)} GiB free)`);
-    if (freeMiB < needMiB) { log(`bench: need ${(needMiB / 1024).toFixed(1)} GiB free there; use --dir or smaller --sizes`); return 1; }
+    log(`bench: images go to ${workDir} (${(free / 1024).toFixed(1)} GiB free)`);
+    if (free < needMiB) { log(`bench: need ${(needMiB / 1024).toFixed(1)} GiB free there; use --dir or smaller --sizes`); return 1; }
     const availMiB = os.freemem() / 1048576;
     if (availMiB < maxMiB * 3 + 512) log(`bench: warning: ${availMiB.toFixed(0)} MiB free memory; the largest size needs ~${maxMiB * 3} MiB (target, image in the page cache, copies)`);
 
-    const exe: Record<string, string> = {};
-    for (const name of ['restoree', 'launch', 'readimg']) {
-      exe[name] = path.join(buildDir, name);
-      execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', exe[name], path.join(TARGETS, `${name}.c`)], { stdio: ['ignore', 'inherit', 'inherit'] });
-    }
+    const exe = compileTargets(['restoree', 'launch', 'readimg'], buildDir);
     restoreeExe = exe.restoree;
     launchExe = exe.launch;
-    if (o.stasis === path.join(ROOT, 'bin', 'stasis.js') && !fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) {
-      log('bench: warning: dist/src/cli/main.js missing (run npm run build); the stasis rows will fail');
-    }
+    warnIfUnbuilt(o.stasis, log);
     const gcore = o.parts.includes('gcore') ? which('gcore') : null;
     if (o.parts.includes('gcore') && !gcore) log('bench: warning: gcore not found (install gdb); its rows are skipped');
 
@@ -1020,12 +854,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } finally {
     cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    offSignals();
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => { process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exitCode = 1; },
-);
+runMain(main);
