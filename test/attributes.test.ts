@@ -11,11 +11,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from './helpers/targets.js';
-import { spawnTarget, startDump, restoreContext, roundTrip } from './helpers/resource-state.js';
+import { spawnTarget, startDump, restoreContext, roundTrip, startBlank } from './helpers/resource-state.js';
 import { schedGetattr, getNice, SCHED } from '../src/sys/sched.js';
-import { freeze } from '../src/ptrace/freeze.js';
-import { RemoteTask } from '../src/ptrace/remote.js';
-import { findSyscallInstruction } from '../src/ptrace/inject.js';
 import { startStub } from '../src/ptrace/stub.js';
 import { StasisError } from '../src/errors.js';
 import { attributesResource, readPersonality, readUmask, type AttributesState } from '../src/resources/attributes.js';
@@ -87,13 +84,10 @@ test('attributes: rlimits, umask, cwd, personality and per-thread scheduling are
   }
 
   // --- into a process with a second thread standing in for t2
-  const blank = await spawnTarget(t, 'sig-blank', ['1']);
-  const bt = Number(blank.ready[2]);
-  const frozen = freeze(blank.pid);
-  const remote = new RemoteTask(frozen.leader, findSyscallInstruction(blank.pid), frozen.leader.getRegisters(), true);
+  const blank = await startBlank(t, 1);
+  const [bt] = blank.threads;
   try {
-    remote.mapScratch();
-    const ctx = restoreContext(blank.pid, remote);
+    const ctx = restoreContext(blank.pid, blank.remote);
     attributesResource.restore(ctx, remap(state, new Map([[pid, blank.pid], [t2, bt]])));
     assert.equal(fs.readFileSync(`/proc/${blank.pid}/limits`, 'utf8'), limitsText, '/proc/PID/limits');
     assert.equal(readUmask(blank.pid), 0o027);
@@ -104,8 +98,7 @@ test('attributes: rlimits, umask, cwd, personality and per-thread scheduling are
     assert.deepEqual(schedulingOf(bt), { policy: other.policy, resetOnFork: other.resetOnFork, priority: other.priority, nice: other.nice });
     assert.deepEqual(ctx.warnings, []);
   } finally {
-    remote.close();
-    blank.reap();
+    blank.destroy();
   }
 });
 

@@ -10,12 +10,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { sleep, waitFor } from './helpers/targets.js';
-import { spawnTarget, readLines, startDump, restoreContext, roundTrip } from './helpers/resource-state.js';
+import { spawnTarget, readLines, startDump, restoreContext, roundTrip, startBlank } from './helpers/resource-state.js';
 import { tgkill } from '../src/sys/process.js';
 import { peekSiginfo } from '../src/sys/signals.js';
-import { freeze } from '../src/ptrace/freeze.js';
 import { RemoteTask, SYSCALL } from '../src/ptrace/remote.js';
-import { findSyscallInstruction } from '../src/ptrace/inject.js';
 import { startStub } from '../src/ptrace/stub.js';
 import { readStatus } from '../src/proc/status.js';
 import { signalsResource, addHeldSignals, type SignalsState, type PendingSignal, NSIG } from '../src/resources/signals.js';
@@ -159,12 +157,9 @@ test('signals: per-thread signals are queued by their own thread in a multi-thre
   }
   target.reap();
 
-  const blank = await spawnTarget(t, 'sig-blank', ['2']);
-  const [bt1, bt2] = [Number(blank.ready[2]), Number(blank.ready[3])];
-  const frozen = freeze(blank.pid);
-  const remote = new RemoteTask(frozen.leader, findSyscallInstruction(blank.pid), frozen.leader.getRegisters(), true);
+  const blank = await startBlank(t, 2);
+  const [bt1, bt2] = blank.threads;
   try {
-    remote.mapScratch();
     // A signal t2 held in a signal-delivery-stop (kept by the threads resource): a SIGSEGV
     // with a kernel si_code (SEGV_MAPERR) and si_addr, which only t2 itself may queue.
     const segv = Buffer.alloc(128);
@@ -173,7 +168,7 @@ test('signals: per-thread signals are queued by their own thread in a multi-thre
     segv.writeBigUInt64LE(0xdead000n, 16);
     const withHeld = addHeldSignals(state, [{ tid: t2, signo: 11, siginfo: segv }]);
     const mapped = remap(withHeld, new Map([[pid, blank.pid], [t2, bt1]]));
-    const ctx = restoreContext(blank.pid, remote);
+    const ctx = restoreContext(blank.pid, blank.remote);
     signalsResource.restore(ctx, mapped);
     const mainPending = state.threads.find((x) => x.tid === pid)!.pending;
     const t2Pending = withHeld.threads.find((x) => x.tid === t2)!.pending;
@@ -186,8 +181,7 @@ test('signals: per-thread signals are queued by their own thread in a multi-thre
     assert.equal(readStatus(blank.pid, bt1).sigBlocked, readStatus(blank.pid, bt2).sigBlocked, "t2's mask is back");
     assert.deepEqual(ctx.warnings, []);
   } finally {
-    remote.close();
-    blank.reap(); // killed while traced: the helper reaps each thread
+    blank.destroy();
   }
 });
 

@@ -11,11 +11,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep } from './helpers/targets.js';
-import { spawnTarget, startDump, restoreContext, roundTrip } from './helpers/resource-state.js';
+import { spawnTarget, startDump, restoreContext, roundTrip, startBlank } from './helpers/resource-state.js';
 import { peekSiginfo } from '../src/sys/signals.js';
-import { freeze } from '../src/ptrace/freeze.js';
 import { RemoteTask, SYSCALL } from '../src/ptrace/remote.js';
-import { findSyscallInstruction } from '../src/ptrace/inject.js';
 import { readStatus } from '../src/proc/status.js';
 import { timersResource, readProcTimers, type TimersState, SIGEV, CLOCK } from '../src/resources/timers.js';
 
@@ -98,12 +96,10 @@ test('timers: itimers and POSIX timers come back with their ids, events, remaini
   target.reap();
 
   // --- restore into a blank process with one extra thread standing in for t2
-  const blank = await spawnTarget(t, 'sig-blank', ['1']);
-  const bt = Number(blank.ready[2]);
-  const frozen = freeze(blank.pid);
-  const remote = new RemoteTask(frozen.leader, findSyscallInstruction(blank.pid), frozen.leader.getRegisters(), true);
+  const blank = await startBlank(t, 1);
+  const [bt] = blank.threads;
+  const remote = blank.remote;
   try {
-    remote.mapScratch();
     const mapped: TimersState = {
       itimers: state.itimers,
       posix: state.posix.map((x) => ({ ...x, target: x.notify & SIGEV.THREAD_ID ? bt : blank.pid })),
@@ -139,8 +135,7 @@ test('timers: itimers and POSIX timers come back with their ids, events, remaini
     assert.deepEqual([info.readInt32LE(8), info.readInt32LE(16), info.readInt32LE(24)], [-2, g, 77], 'SI_TIMER, si_timerid, si_value');
     assert.deepEqual(ctx.warnings, []);
   } finally {
-    remote.close();
-    blank.reap();
+    blank.destroy();
   }
 });
 

@@ -116,3 +116,30 @@ export function roundTrip<T>(resource: Pick<CheckpointResource<unknown>, 'name' 
   const note = encodeStasisNote(resource.noteType, resource.version, state);
   return decodeStasisNote<T>(note.desc, resource.version, resource.name);
 }
+
+export interface Blank {
+  pid: number;
+  /** The TIDs of its extra threads, standing in for the original's. */
+  threads: number[];
+  /** Syscalls in its (frozen) main thread, scratch memory mapped, as a restore would have. */
+  remote: RemoteTask;
+  /** Let go of the remote and kill and reap the blank. */
+  destroy(): void;
+}
+
+/** A frozen multi-threaded blank (sig-blank.c with `extraThreads` threads) to restore a resource into. */
+export async function startBlank(t: TestContext, extraThreads: number): Promise<Blank> {
+  const blank = await spawnTarget(t, 'sig-blank', [String(extraThreads)]);
+  const frozen = freeze(blank.pid);
+  const remote = new RemoteTask(frozen.leader, findSyscallInstruction(blank.pid), frozen.leader.getRegisters(), true);
+  remote.mapScratch();
+  return {
+    pid: blank.pid,
+    threads: blank.ready.slice(2, 2 + extraThreads).map(Number),
+    remote,
+    destroy: () => {
+      remote.close();
+      blank.reap(); // killed while traced: the helper reaps each thread
+    },
+  };
+}

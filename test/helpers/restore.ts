@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { fcntl, F } from '../../src/sys/fd.js';
+import type { CheckpointResult } from '../../src/dump.js';
 import { killQuietly, leftovers, readFileOrNull, sleep, startTarget, stasisBin, taskIds, tempDir, waitFor, waitSettled, type RunResult } from './targets.js';
 
 // ---------------------------------------------------------------------------------------
@@ -285,17 +286,8 @@ export async function stasisCommand(
   return { ...result, stdout, stderr, ms: performance.now() - start, timedOut };
 }
 
-export interface DumpJson {
-  file: string;
-  bytes: number;
-  storedBytes: number;
-  pid: number;
-  threads: number;
-  mappings: number;
-  frozenMs: number;
-  totalMs: number;
-  leftRunning: boolean;
-}
+/** What `stasis dump --json` prints. */
+export type DumpJson = CheckpointResult;
 
 export interface DumpResult extends BytesResult {
   json?: DumpJson;
