@@ -16,6 +16,7 @@ const ERESTARTNOINTR = -513n;
 const ERESTARTNOHAND = -514n;
 const ERESTART_RESTARTBLOCK = -516n;
 const NR_restart_syscall = 219n;
+const EINTR = -4n;
 const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
 
 
@@ -46,7 +47,17 @@ export function registersToResume(saved: Registers, restoredTask = false): Regis
   if (saved.getSigned('orig_rax') < 0n) return regs;
   const rax = saved.getSigned('rax');
   // A restored task has no restart_block to resume (nanosleep's remaining time, futex
-  // deadline...): it re-executes the original syscall with its original arguments.
+  // deadline...): it re-executes the original syscall with its original arguments. When
+  // the task was already inside restart_syscall (interrupted once before: an earlier
+  // checkpoint, a debugger, SIGSTOP), orig_rax says 219 and the original syscall number
+  // is gone; restart_syscall in the new task would run the restart_block clone3 copied
+  // from the stub's own sleep. It returns EINTR instead, as CRIU does for every
+  // ERESTART_RESTARTBLOCK: the remaining time is already in nanosleep's `rem`.
+  if (restoredTask && rax === ERESTART_RESTARTBLOCK && saved.getSigned('orig_rax') === NR_restart_syscall) {
+    regs.set('rax', EINTR);
+    regs.set('orig_rax', -1n);
+    return regs;
+  }
   const reexecute = rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND || (restoredTask && rax === ERESTART_RESTARTBLOCK);
   if (reexecute) {
     regs.set('rax', saved.get('orig_rax'));
@@ -58,6 +69,23 @@ export function registersToResume(saved: Registers, restoredTask = false): Regis
   // No second restart if a signal arrives before the thread runs (syscall_get_nr() < 0).
   regs.set('orig_rax', -1n);
   return regs;
+}
+
+/**
+ * A thread caught between the kernel's restart fix-up and the `syscall` it leads to (rax =
+ * restart_syscall, rip back on the instruction; orig_rax may already be -1, as
+ * registersToResume() leaves it) is in the same state as one stopped on the way out of
+ * restart_syscall with ERESTART_RESTARTBLOCK. Returns that canonical form, so that a
+ * restore has one rule for both, or `regs` itself for any other thread. Only a `syscall`
+ * instruction at rip (read through `readCode`) makes rax = 219 a pending restart.
+ */
+export function pendingRestartAsInterrupted(regs: Registers, readCode: (address: bigint, length: number) => Buffer): Registers {
+  if (regs.getSigned('rax') !== NR_restart_syscall || !readCode(regs.get('rip'), 2).equals(SYSCALL_INSN)) return regs;
+  const interrupted = regs.clone();
+  interrupted.set('rax', ERESTART_RESTARTBLOCK);
+  interrupted.set('orig_rax', NR_restart_syscall);
+  interrupted.set('rip', regs.get('rip') + 2n);
+  return interrupted;
 }
 
 /** True when a thread's saved state is in the middle of a restartable syscall. */

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
+import { pendingRestartAsInterrupted } from '../ptrace/inject.js';
 import { getRseqConfiguration, setRegset, setSignalMask, NT_X86_XSTATE, NT_PRFPREG } from '../sys/ptrace.js';
 import type { Registers } from '../sys/regs.js';
 import type { FrozenProcess } from '../ptrace/freeze.js';
@@ -92,7 +93,7 @@ export function describeThreads(pid: number, threads: ThreadState[]): void {
 export interface ThreadRestartState {
   tid: number;
   name: string;
-  /** user_regs_struct bytes at the freeze. */
+  /** user_regs_struct bytes at the freeze (a pending restart_syscall in its interrupted form). */
   regs: Buffer;
   /** The XSAVE area in this CPU's own layout (what PTRACE_SETREGSET takes back). */
   xstate: Buffer | null;
@@ -129,7 +130,7 @@ export function captureThreadRestartState(frozen: FrozenProcess, threads: Thread
       return {
         tid: state.tid,
         name: state.name,
-        regs: Buffer.from(state.regs.bytes),
+        regs: Buffer.from(pendingRestartAsInterrupted(state.regs, (at, length) => remote.readMemory(at, length)).bytes),
         xstate: state.xstate,
         fpregs: state.fpregs,
         sigmask: state.sigmask,

@@ -518,6 +518,8 @@ export interface SelfCheckOptions {
   restoreTimeoutMs?: number;
   /** prepare the temporary directory before the target starts */
   prepare?: (dir: string) => void;
+  /** do something to the settled target just before the dump (`dir`: the test's scratch directory) */
+  beforeDump?: (pid: number, dir: string) => Promise<void>;
 }
 
 export interface SelfCheckRun {
@@ -547,6 +549,7 @@ export async function selfCheck(t: TestContext, name: string, opts: SelfCheckOpt
   if (opts.spinning !== undefined) {
     await waitSettled(target.pid, { spinning: opts.spinning, timeoutMs: 5_000 }).catch((err) => t.diagnostic(`${name} did not settle: ${String(err).split('\n')[0]}`));
   }
+  await opts.beforeDump?.(target.pid, dir);
   const image = path.join(dir, `${name}.img`);
   const dumped = await dump(target.pid, image, dir);
   const run: SelfCheckRun = { pid: target.pid, exe: target.exe, dir, image, linesBefore: [...target.lines], dumped, after: '', verdicts: new Map() };
