@@ -18,6 +18,9 @@ const COMPONENTS: Array<{ bit: number; offset: number; size: number }> = [
   { bit: 6, offset: 1152, size: 512 }, // AVX-512 upper halves of zmm0-15
   { bit: 7, offset: 1664, size: 1024 }, // AVX-512 zmm16-31
   { bit: 9, offset: 2688, size: 8 }, // PKRU
+  { bit: 17, offset: 2752, size: 64 }, // AMX tile configuration
+  { bit: 18, offset: 2816, size: 8192 }, // AMX tile data
+  { bit: 19, offset: 960, size: 128 }, // APX r16-r31, in the space MPX had (never both)
 ];
 
 /** The legacy FXSAVE region (512) plus the XSAVE header (64). */

@@ -12,6 +12,8 @@ export interface Note {
   size: number;
   /** readelf's name (NT_PRSTATUS, ...) or "0x205" for types readelf does not know */
   type: string;
+  /** readelf's hex dump of the descriptor, for the note types it does not decode */
+  data?: string;
 }
 
 /** The notes of an ELF file, in file order, as `readelf -n -W` lists them. */
@@ -21,7 +23,7 @@ export async function readNotes(file: string): Promise<Note[]> {
   const notes: Note[] = [];
   for (const line of r.stdout.split('\n')) {
     const m = line.match(/^\s+(\S+)\s+(0x[0-9a-f]+)\s+(?:(NT_\w+)|Unknown note type: \((0x[0-9a-f]+)\))/);
-    if (m) notes.push({ owner: m[1], size: parseInt(m[2], 16), type: m[3] ?? `0x${parseInt(m[4], 16).toString(16)}` });
+    if (m) notes.push({ owner: m[1], size: parseInt(m[2], 16), type: m[3] ?? `0x${parseInt(m[4], 16).toString(16)}`, data: line.match(/description data: ([0-9a-f ]+)/)?.[1].trim() });
   }
   if (notes.length === 0) throw new Error(`readelf found no notes in ${file}:\n${r.stdout}`);
   return notes;
