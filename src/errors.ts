@@ -14,7 +14,8 @@ export type StasisErrorCode =
   | 'BAD_IMAGE'
   | 'UNSUPPORTED'
   | 'SYSCALL_FAILED'
-  | 'INJECTION_FAILED';
+  | 'INJECTION_FAILED'
+  | 'CPU_MISMATCH';
 
 export interface StasisErrorDetails {
   pid?: number;

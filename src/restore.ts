@@ -33,6 +33,8 @@ import type { Progress } from './image/core-writer.js';
 export interface RestoreOptions {
   /** Restore even when files the image relies on changed (each change becomes a warning). */
   ignoreChangedFiles?: boolean;
+  /** Restore even on a CPU that lacks instruction sets the checkpointed one had (a warning instead). */
+  ignoreCpu?: boolean;
   onProgress?: Progress;
   /** Called with the fully rebuilt, still stopped process just before it is released (tests, debugging). */
   beforeRelease?: (pid: number) => void;
@@ -142,7 +144,11 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
   const resources = RESOURCES.map((r) => ({ resource: r, state: note<unknown>(image, r.noteType, r.version, r.name) }));
   const segments = storedSegments(image);
   const pid = threadsNote.pid;
-  const warnings = verifyFiles(mm.exe ? [mm.exe, ...mappings.files] : mappings.files, options.ignoreChangedFiles ?? false);
+  const verifyOptions = { ignoreChangedFiles: options.ignoreChangedFiles ?? false, ignoreCpu: options.ignoreCpu ?? false };
+  const warnings = [
+    ...resources.flatMap(({ resource, state }) => resource.verify?.(state, verifyOptions) ?? []),
+    ...verifyFiles(mm.exe ? [mm.exe, ...mappings.files] : mappings.files, verifyOptions.ignoreChangedFiles),
+  ];
   if (!waitUntilPidFree(pid)) {
     throw new StasisError('UNSUPPORTED', `pid ${pid} is in use by another process; the image can only be restored with its own pid`, { pid });
   }
@@ -173,7 +179,7 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       pid,
       remote,
       imagePath: path,
-      ignoreChangedFiles: options.ignoreChangedFiles ?? false,
+      ...verifyOptions,
       warnings,
       threadRemote: (tid) => tasks.find((t) => t.thread.tid === tid),
     };
@@ -195,7 +201,7 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       task.shareScratch(remote);
       tasks.push(task);
     }
-    threadsNote.threads.forEach((state, i) => restoreThreadState(tasks[i], state));
+    threadsNote.threads.forEach((state, i) => restoreThreadState(ctx, tasks[i], state));
     timer.mark('threads');
     restoreResources(ctx, resources.filter(({ resource }) => RESTORED_AFTER_THREADS.includes(resource)));
     timer.mark('signals');

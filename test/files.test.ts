@@ -119,7 +119,7 @@ function captureThroughNote(pid: number): FilesState {
 }
 
 function restoreInto(s: Stub, state: FilesState, warnings: string[] = []): void {
-  const ctx: RestoreContext = { pid: s.pid, remote: s.remote, imagePath: '/nonexistent', ignoreChangedFiles: false, warnings };
+  const ctx: RestoreContext = { pid: s.pid, remote: s.remote, imagePath: '/nonexistent', ignoreChangedFiles: false, ignoreCpu: false, warnings };
   filesResource.restore(ctx, state);
 }
 
@@ -323,7 +323,7 @@ test('a file read from that changed since the checkpoint is refused, naming the 
   // --ignore-changed-files: restored, with a warning naming the fds and the file.
   const third = stub(t);
   const ignored: string[] = [];
-  filesResource.restore({ pid: third.pid, remote: third.remote, imagePath: '/nonexistent', ignoreChangedFiles: true, warnings: ignored }, state);
+  filesResource.restore({ pid: third.pid, remote: third.remote, imagePath: '/nonexistent', ignoreChangedFiles: true, ignoreCpu: false, warnings: ignored }, state);
   assert.ok(ignored.some((w) => /^fd 10, fd 12: .*data\.txt: its size changed/.test(w)), ignored.join('\n'));
   assert.equal(stubRead(third, 10, 5), '56789');
 });

@@ -1,4 +1,4 @@
-/** `stasis restore FILE [-d|--detach] [--pidfile PATH] [--ignore-changed-files] [--json]` */
+/** `stasis restore FILE [-d|--detach] [--pidfile PATH] [--ignore-changed-files] [--ignore-cpu] [--json]` */
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { restoreProcess } from '../restore.js';
@@ -6,7 +6,8 @@ import { superviseRestored } from '../foreground.js';
 import { usageError } from '../errors.js';
 import { ProgressBar } from './progress.js';
 
-export const help = `usage: stasis restore FILE [-d|--detach] [--pidfile PATH] [--ignore-changed-files] [--json]
+export const help = `usage: stasis restore FILE [-d|--detach] [--pidfile PATH] [--ignore-changed-files]
+                     [--ignore-cpu] [--json]
 
 Bring back the process checkpointed in FILE by 'stasis dump', with its PID and
 thread ids, memory, registers, open files, signal state and timers. The PID
@@ -23,6 +24,9 @@ options:
   --pidfile PATH            write the PID to PATH once the process runs
   --ignore-changed-files    restore even if files the image depends on (mapped
                             libraries, open files) changed since the dump
+  --ignore-cpu              restore even on a CPU that lacks instruction sets
+                            (AVX-512, AMX...) the checkpointed one had; the
+                            program may then die of SIGILL if it uses them
   --json                    with --detach, print {pid, threads, warnings, totalMs}
   -h, --help                this help
 
@@ -38,12 +42,13 @@ export async function run(argv: string[]): Promise<number> {
       detach: { type: 'boolean', short: 'd', default: false },
       pidfile: { type: 'string' },
       'ignore-changed-files': { type: 'boolean', default: false },
+      'ignore-cpu': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw usageError(`restore takes one image file\n${help}`);
   const bar = new ProgressBar('restore');
-  const restored = restoreProcess(positionals[0], { ignoreChangedFiles: values['ignore-changed-files'], onProgress: bar.update });
+  const restored = restoreProcess(positionals[0], { ignoreChangedFiles: values['ignore-changed-files'], ignoreCpu: values['ignore-cpu'], onProgress: bar.update });
   bar.done();
   for (const warning of restored.warnings) process.stderr.write(`stasis: warning: ${warning}\n`);
   if (values.pidfile) writeFileSync(values.pidfile, `${restored.pid}\n`);

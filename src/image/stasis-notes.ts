@@ -20,6 +20,7 @@ export const STASIS_NOTE = {
   ATTRIBUTES: 0x5306,
   FILE_IDENTITIES: 0x5307,
   CHECKSUMS: 0x5308,
+  CPU: 0x5309,
 } as const;
 
 function replacer(_key: string, value: unknown): unknown {

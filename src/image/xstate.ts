@@ -46,6 +46,20 @@ export function architecturalSize(xcr0: bigint): number {
   return enabled(xcr0).reduce((end, c) => Math.max(end, c.offset + c.size), LEGACY_AND_HEADER);
 }
 
+/** Where each enabled component sits in an area of `length` bytes for `xcr0`, or null if unrecognised. */
+function offsetsIn(xcr0: bigint, length: number): number[] | null {
+  const components = enabled(xcr0);
+  if (length === architecturalSize(xcr0)) return components.map((c) => c.offset);
+  // Packed: each component right after the previous one (AMD without MPX).
+  let packedEnd = LEGACY_AND_HEADER;
+  const packed = components.map((c) => {
+    const at = packedEnd;
+    packedEnd += c.size;
+    return at;
+  });
+  return packedEnd === length ? packed : null;
+}
+
 /**
  * Returns the area with every enabled component at its architectural offset. The CPU's
  * own offsets are recognised as either architectural already, or packed (each component
@@ -53,20 +67,50 @@ export function architecturalSize(xcr0: bigint): number {
  */
 export function toArchitecturalLayout(area: Buffer): Buffer {
   const xcr0 = xcr0Of(area);
-  const components = enabled(xcr0);
   const standardSize = architecturalSize(xcr0);
-  if (area.length === standardSize) return area;
-
-  let packedEnd = LEGACY_AND_HEADER;
-  const packedOffsets = components.map((c) => {
-    const at = packedEnd;
-    packedEnd += c.size;
-    return at;
-  });
-  if (packedEnd !== area.length) return area;
-
+  const from = offsetsIn(xcr0, area.length);
+  if (area.length === standardSize || !from) return area;
   const out = Buffer.alloc(standardSize);
   area.copy(out, 0, 0, LEGACY_AND_HEADER);
-  components.forEach((c, i) => area.copy(out, c.offset, packedOffsets[i], packedOffsets[i] + c.size));
+  enabled(xcr0).forEach((c, i) => area.copy(out, c.offset, from[i], from[i] + c.size));
   return out;
 }
+
+/** XSAVE header: which components hold state (XSTATE_BV) and the compaction bitmap (XCOMP_BV). */
+const XSTATE_BV_OFFSET = 512;
+const XCOMP_BV_OFFSET = 520;
+
+/**
+ * An XSAVE area saved on one CPU, laid out for this one, whose own area (from
+ * PTRACE_GETREGSET of any thread) is `current`: PTRACE_SETREGSET takes only an area of
+ * exactly this CPU's size, with its offsets and no state for components its xcr0 lacks.
+ * The legacy x87/SSE region is kept; each component both CPUs have is moved to its offset
+ * here; the software bytes (this xcr0) come from `current`. State of a component this CPU
+ * does not have is dropped: lostComponents names them, so that the caller can refuse.
+ */
+export function xstateForThisCpu(saved: Buffer, current: Buffer): { area: Buffer; lostComponents: number[] } {
+  const savedXcr0 = xcr0Of(saved);
+  const xcr0 = xcr0Of(current);
+  if (saved.length === current.length && savedXcr0 === xcr0) return { area: saved, lostComponents: [] };
+  const from = offsetsIn(savedXcr0, saved.length);
+  const to = offsetsIn(xcr0, current.length);
+  if (!from || !to) {
+    throw new Error(`cannot relate the saved XSAVE area (${saved.length} bytes, xcr0 ${hex(savedXcr0)}) to this CPU's (${current.length} bytes, xcr0 ${hex(xcr0)})`);
+  }
+  const area = Buffer.alloc(current.length);
+  saved.copy(area, 0, 0, XCR0_OFFSET);
+  current.copy(area, XCR0_OFFSET, XCR0_OFFSET, XSTATE_BV_OFFSET);
+  const savedBv = saved.readBigUInt64LE(XSTATE_BV_OFFSET);
+  area.writeBigUInt64LE(savedBv & xcr0, XSTATE_BV_OFFSET);
+  area.writeBigUInt64LE(0n, XCOMP_BV_OFFSET);
+  const here = enabled(xcr0);
+  const lostComponents: number[] = [];
+  enabled(savedXcr0).forEach((c, i) => {
+    const j = here.findIndex((h) => h.bit === c.bit);
+    if (j >= 0) saved.copy(area, to[j], from[i], from[i] + c.size);
+    else if (savedBv & (1n << BigInt(c.bit))) lostComponents.push(c.bit);
+  });
+  return { area, lostComponents };
+}
+
+const hex = (n: bigint) => `0x${n.toString(16)}`;

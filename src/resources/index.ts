@@ -1,7 +1,8 @@
 /**
  * The resources a checkpoint carries besides memory, threads and the mm fields.
  *
- * Restore order matters. Files come first, even before memory: a shared mapping of a
+ * Some are only verified: whether this machine can take the process back is decided
+ * before anything is created (the CPU). Restore order matters for the others. Files come first, even before memory: a shared mapping of a
  * memfd is made from its restored fd (and fds are shared by all threads). The others come after, since they are per
  * thread too (scheduling, personality, SIGEV_THREAD_ID timers, thread-directed signals):
  * attributes, then timers, then signals last, so that nothing fires or is queued while
@@ -13,7 +14,9 @@ import { filesResource } from './files.js';
 import { attributesResource } from './attributes.js';
 import { timersResource } from './timers.js';
 import { signalsResource } from './signals.js';
+import { cpuResource } from './cpu.js';
 
+export const VERIFIED_BEFORE_RESTORE: ReadonlyArray<CheckpointResource<any>> = [cpuResource];
 export const RESTORED_BEFORE_THREADS: ReadonlyArray<CheckpointResource<any>> = [filesResource];
 export const RESTORED_AFTER_THREADS: ReadonlyArray<CheckpointResource<any>> = [attributesResource, timersResource, signalsResource];
-export const RESOURCES: ReadonlyArray<CheckpointResource<any>> = [...RESTORED_BEFORE_THREADS, ...RESTORED_AFTER_THREADS];
+export const RESOURCES: ReadonlyArray<CheckpointResource<any>> = [...VERIFIED_BEFORE_RESTORE, ...RESTORED_BEFORE_THREADS, ...RESTORED_AFTER_THREADS];

@@ -40,10 +40,18 @@ export interface RestoreContext {
   imagePath: string;
   /** Restore even when files the image relies on changed since the dump (warnings instead). */
   ignoreChangedFiles: boolean;
+  /** Restore even on a CPU that lacks what the checkpointed one had (warnings instead). */
+  ignoreCpu: boolean;
   /** Messages for the user about what was restored differently (not errors). */
   warnings: string[];
   /** Syscalls in another thread of the process being rebuilt, once the threads exist. */
   threadRemote?(tid: number): RemoteTask | undefined;
+}
+
+/** What verify() may be told to overlook (the restore's --ignore-* options). */
+export interface VerifyOptions {
+  ignoreChangedFiles: boolean;
+  ignoreCpu: boolean;
 }
 
 export interface CheckpointResource<State> {
@@ -56,5 +64,11 @@ export interface CheckpointResource<State> {
   /** What this resource cannot checkpoint in process `pid` (called before anything is frozen). */
   check?(pid: number): Finding[];
   capture(ctx: DumpContext): State;
+  /**
+   * Whether this machine can take the state back, before anything is created: throws a
+   * StasisError to refuse, returns warnings for what it was told to overlook.
+   */
+  verify?(state: State, options: VerifyOptions): string[];
+  /** Put the state back into the process being rebuilt (in the phase index.ts assigns). */
   restore(ctx: RestoreContext, state: State): void;
 }

@@ -6,6 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
 import { pendingRestartAsInterrupted } from '../ptrace/inject.js';
+import { xstateForThisCpu } from '../image/xstate.js';
+import { StasisError } from '../errors.js';
+import type { RestoreContext } from './resource.js';
 import { getRseqConfiguration, setRegset, setSignalMask, NT_X86_XSTATE, NT_PRFPREG } from '../sys/ptrace.js';
 import type { Registers } from '../sys/regs.js';
 import type { FrozenProcess } from '../ptrace/freeze.js';
@@ -146,10 +149,30 @@ export function captureThreadRestartState(frozen: FrozenProcess, threads: Thread
 }
 
 /**
+ * A thread's saved XSAVE area for this CPU, which may differ from the one it was saved on
+ * (another size, other offsets, more components: see xstateForThisCpu). State in a
+ * component this CPU lacks cannot be put back: refused unless told to ignore the CPU.
+ */
+function xstateHere(ctx: RestoreContext, tid: number, saved: Buffer, current: Buffer): Buffer {
+  let relaid;
+  try {
+    relaid = xstateForThisCpu(saved, current);
+  } catch (err) {
+    throw new StasisError('CPU_MISMATCH', `thread ${tid}: ${(err as Error).message}`, { pid: ctx.pid, tid });
+  }
+  if (relaid.lostComponents.length > 0) {
+    const what = `thread ${tid} has register state in XSAVE components ${relaid.lostComponents.join(', ')}, which this CPU does not have`;
+    if (!ctx.ignoreCpu) throw new StasisError('CPU_MISMATCH', `${what}; --ignore-cpu restores it without them`, { pid: ctx.pid, tid });
+    ctx.warnings.push(`${what}: dropped (--ignore-cpu)`);
+  }
+  return relaid.area;
+}
+
+/**
  * Give a restored thread (already created with its TID, inside the restored memory) its
  * per-thread kernel state. Its general registers are set last, by the orchestrator.
  */
-export function restoreThreadState(remote: RemoteTask, state: ThreadRestartState): void {
+export function restoreThreadState(ctx: RestoreContext, remote: RemoteTask, state: ThreadRestartState): void {
   const tid = state.tid;
   remote.resetScratch();
   remote.syscall(SYSCALL.set_tid_address, [state.clearChildTid], `set_tid_address in thread ${tid}`);
@@ -168,7 +191,8 @@ export function restoreThreadState(remote: RemoteTask, state: ThreadRestartState
   if (state.rseq) {
     remote.syscall(SYSCALL.rseq, [state.rseq.pointer, state.rseq.size, 0, state.rseq.signature], `rseq registration of thread ${tid}`);
   }
-  if (state.xstate) setRegset(tid, NT_X86_XSTATE, state.xstate);
+  const current = remote.thread.getXstate();
+  if (state.xstate && current) setRegset(tid, NT_X86_XSTATE, xstateHere(ctx, tid, state.xstate, current));
   else setRegset(tid, NT_PRFPREG, state.fpregs);
   setSignalMask(tid, state.sigmask);
   // A task's comm can only be set by itself (writing /proc/PID/task/TID/comm of another

@@ -1,11 +1,13 @@
 /**
  * Looking at core files from outside: `readelf -n` (notes) and `readelf -l` (segments),
- * and making the kernel's own core of a target to compare against.
+ * and making the kernel's own core of a target to compare against; editing a stasis note
+ * of an image in place.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { run, startTarget, waitSettled, type StartOptions } from './targets.js';
+import { decodeStasisNote, encodeStasisNote, STASIS_OWNER } from '../../src/image/stasis-notes.js';
 
 export interface Note {
   owner: string;
@@ -88,3 +90,50 @@ export async function kernelCore(t: TestContext, name: string, dir: string, opts
   }
   return file;
 }
+
+/**
+ * Edits one stasis note of an image in place, as an image made elsewhere would differ
+ * (another CPU, say): decodes its JSON, lets `edit` change the state, and writes it back
+ * padded with spaces to the note's own size, so that nothing else in the file moves. The
+ * edited JSON must not be longer than the original.
+ */
+export function rewriteStasisNote<T>(file: string, type: number, version: number, edit: (state: T) => T): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const header = Buffer.alloc(64);
+    fs.readSync(fd, header, 0, 64, 0);
+    const phoff = Number(header.readBigUInt64LE(32));
+    const phentsize = header.readUInt16LE(54);
+    const phnum = header.readUInt16LE(56);
+    const table = Buffer.alloc(phentsize * phnum);
+    fs.readSync(fd, table, 0, table.length, phoff);
+    const PT_NOTE = 4;
+    for (let i = 0; i < phnum; i++) {
+      const ph = table.subarray(i * phentsize, (i + 1) * phentsize);
+      if (ph.readUInt32LE(0) !== PT_NOTE) continue;
+      const offset = Number(ph.readBigUInt64LE(8));
+      const notes = Buffer.alloc(Number(ph.readBigUInt64LE(32)));
+      fs.readSync(fd, notes, 0, notes.length, offset);
+      for (let at = 0; at + 12 <= notes.length; ) {
+        const namesz = notes.readUInt32LE(at);
+        const descsz = notes.readUInt32LE(at + 4);
+        const noteType = notes.readUInt32LE(at + 8);
+        const name = notes.subarray(at + 12, at + 12 + namesz).toString('latin1').replace(/\0+$/, '');
+        const descAt = at + 12 + align4(namesz);
+        if (name === STASIS_OWNER && noteType === type) {
+          const state = decodeStasisNote<T>(notes.subarray(descAt, descAt + descsz), version, `0x${type.toString(16)}`);
+          const desc = encodeStasisNote(type, version, edit(state)).desc;
+          if (desc.length > descsz) throw new Error(`the edited note is ${desc.length} bytes, longer than the ${descsz} it replaces`);
+          fs.writeSync(fd, Buffer.concat([desc, Buffer.alloc(descsz - desc.length, ' ')]), 0, descsz, offset + descAt);
+          return;
+        }
+        at = descAt + align4(descsz);
+      }
+    }
+    throw new Error(`${file} has no stasis note of type 0x${type.toString(16)}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const align4 = (n: number) => (n + 3) & ~3;

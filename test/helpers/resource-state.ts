@@ -108,7 +108,7 @@ export function startDump(pid: number, beforeRemote?: (frozen: FrozenProcess) =>
 }
 
 export function restoreContext(pid: number, remote: RemoteTask): RestoreContext {
-  return { pid, remote, imagePath: '', ignoreChangedFiles: false, warnings: [] };
+  return { pid, remote, imagePath: '', ignoreChangedFiles: false, ignoreCpu: false, warnings: [] };
 }
 
 /** The state as it comes back from the image (the resource's note, encoded and decoded). */

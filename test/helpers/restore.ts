@@ -520,6 +520,10 @@ export interface SelfCheckOptions {
   prepare?: (dir: string) => void;
   /** do something to the settled target just before the dump (`dir`: the test's scratch directory) */
   beforeDump?: (pid: number, dir: string) => Promise<void>;
+  /** do something with the image before it is restored (the process is gone by then) */
+  beforeRestore?: (image: string, pid: number) => Promise<void>;
+  /** more arguments for `stasis restore` */
+  restoreArgs?: string[];
 }
 
 export interface SelfCheckRun {
@@ -558,9 +562,11 @@ export async function selfCheck(t: TestContext, name: string, opts: SelfCheckOpt
   t.diagnostic(`${name}: pid ${target.pid}, ${dumped.json?.threads} threads, ${dumped.json?.mappings} mappings, ${dumped.json?.storedBytes} bytes stored; dump ${dumped.ms.toFixed(0)} ms`);
   fs.writeFileSync(trigger, '');
   const pid = target.pid;
+  await opts.beforeRestore?.(image, pid);
   const restored = await restore(t, image, {
     scratch: dir,
     pid,
+    extra: opts.restoreArgs,
     timeoutMs: opts.restoreTimeoutMs ?? 60_000,
     watch: opts.watch ? (out, stasisPid) => opts.watch!(out, stasisPid, pid) : undefined,
   });
