@@ -225,7 +225,7 @@ test('errors are StasisErrors with a code and the pid or path at fault', { timeo
   assertRunningUntraced(target.pid, 'after a failed coreDump');
 });
 
-test('the event loop keeps running during a coreDump of a 1 GiB process (10 ms interval, no gap over 100 ms)', { timeout: 120_000 }, async (t) => {
+test('the event loop keeps running during a coreDump of a 1 GiB process (10 ms interval, no gap over 250 ms)', { timeout: 120_000 }, async (t) => {
   const dir = scratchDir(t, 'stasis-lib-');
   const target = await startDetached(t, LIB, ['--mib', '1024', '--tick-ms', '100'], path.join(dir, 'out'));
   touched.push(target.pid);
@@ -253,7 +253,9 @@ test('the event loop keeps running during a coreDump of a 1 GiB process (10 ms i
   const elapsed = performance.now() - started;
   t.diagnostic(`1 GiB core: ${result.totalMs.toFixed(0)} ms in the worker (${elapsed.toFixed(0)} ms here), pause ${result.pauseMs.toFixed(1)} ms; interval fired ${fired} times, largest gap ${maxGap.toFixed(1)} ms; ${progressCalls} progress calls`);
   assert.ok(result.storedBytes >= 1 << 30, `the 1 GiB is in the core (${result.storedBytes})`);
-  assert.ok(maxGap < 100, `largest gap between 10 ms ticks during the dump: ${maxGap.toFixed(1)} ms`);
+  // Blocked by the dump, the loop would miss the whole dump (seconds) in one gap. 250 ms,
+  // not 100: on a loaded 2-CPU machine the scheduler alone has delayed a tick by 106 ms.
+  assert.ok(maxGap < 250, `largest gap between 10 ms ticks during the dump: ${maxGap.toFixed(1)} ms`);
   assert.ok(fired >= elapsed / 10 / 3, `the interval fired ${fired} times in ${elapsed.toFixed(0)} ms`);
   assertRunningUntraced(target.pid, 'after the 1 GiB coreDump');
   fs.rmSync(core, { force: true });
