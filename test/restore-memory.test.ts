@@ -7,7 +7,8 @@
  * DONTDUMP / NOHUGEPAGE flags. From outside: the image stays small (sparse).
  *
  * test/targets/restore-shmem.c: a memfd both open and mapped, a memfd only mapped, two
- * mappings of one MAP_SHARED|MAP_ANONYMOUS object, a MAP_SHARED file: each must still be
+ * mappings of one MAP_SHARED|MAP_ANONYMOUS object, the back half of another with a second
+ * mapping of its last page (page offsets 2 and 3), a MAP_SHARED file: each must still be
  * one object after the restore (a store through one view shows in the others).
  */
 import { test } from 'node:test';
@@ -41,7 +42,7 @@ test('restore-shmem: shared memory that is one object in several places stays on
     args: (dir) => [path.join(dir, 'shared-data')],
     spinning: 0,
   });
-  await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'file-shared']);
+  await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'anon-offset', 'file-shared']);
 });
 
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));

@@ -201,19 +201,26 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
           crc = crc32(view, crc);
         }
       };
-      // A shared object mapped again (an open memfd, or a second mapping of one object):
-      // map that object, whose contents are restored already.
+      // An open memfd's mapping: map the restored fd, whose contents the files resource
+      // has put back already.
       const objectFd = m.kind === 'shared-anonymous' && m.inode !== 0 ? options.fdForSharedObject?.(m.dev, m.inode) : undefined;
-      const alias = objectFd === undefined ? sharedObjects.aliasOf(m) : undefined;
-      if (objectFd !== undefined || alias) {
-        const fd = objectFd ?? files.fdFor(`/proc/self/map_files/${alias!.start.toString(16)}-${alias!.end.toString(16)}`, O_RDWR);
-        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, fd, m.offset], `mmap of ${describe(m)} from the object it shares`);
+      if (objectFd !== undefined) {
+        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, objectFd, m.offset], `mmap of ${describe(m)} from its memfd`);
         for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
         return;
       }
-      sharedObjects.created(m);
+      // A second mapping of one shared object maps the object its first mapping created;
+      // its pages are written as well, since it may show pages the first one does not.
+      const alias = sharedObjects.aliasOf(m);
       const writable = m.restore.length > 0 && m.perms[1] !== 'w';
-      createMapping(remote, files, m, writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms), sharedObjects.size(m));
+      const protection = writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms);
+      if (alias) {
+        const fd = files.fdFor(`/proc/self/map_files/${alias.start.toString(16)}-${alias.end.toString(16)}`, O_RDWR);
+        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, protection, MAP.SHARED | MAP.FIXED, fd, m.offset], `mmap of ${describe(m)} from the object it shares`);
+      } else {
+        sharedObjects.created(m);
+        createMapping(remote, files, m, protection, sharedObjects.size(m));
+      }
       for (const [start, end] of m.restore) {
         const step = end - start >= SELF_READ_MIN ? SELF_READ_CHUNK : COPY_CHUNK;
         for (let at = start; at < end; at += step) {
@@ -334,8 +341,20 @@ function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, 
     }
     return;
   }
-  if (m.kind === 'shared-anonymous') {
+  if (m.kind === 'shared-anonymous' && m.offset === 0 && objectSize === length) {
     remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.ANONYMOUS | MAP.FIXED, -1, 0], what);
+    return;
+  }
+  if (m.kind === 'shared-anonymous') {
+    // Part of a larger object (its front was unmapped, or other mappings reach further):
+    // create the whole object, move the part this mapping shows into place (mremap keeps
+    // its page offset, which the other mappings of the object are relative to), and
+    // unmap the rest.
+    const whole = Number(remote.syscall(SYSCALL.mmap, [0, objectSize, protection, MAP.SHARED | MAP.ANONYMOUS, -1, 0], `${what} (the whole object, ${objectSize} bytes)`));
+    remote.syscall(SYSCALL.mremap, [whole + m.offset, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, m.start], what);
+    if (m.offset > 0) remote.syscall(SYSCALL.munmap, [whole, m.offset], `munmap of the rest of the object of ${describe(m)}`);
+    const after = m.offset + length;
+    if (objectSize > after) remote.syscall(SYSCALL.munmap, [whole + after, objectSize - after], `munmap of the rest of the object of ${describe(m)}`);
     return;
   }
   const shared = m.kind === 'shared-file';

@@ -13,6 +13,7 @@
  * - run(cmd, args): any other command, with a timeout.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -181,23 +182,18 @@ export function describe(r: RunResult): string {
 export function buildTarget(name: string): string {
   const src = path.join(targetsDir, `${name}.c`);
   const flags = ['-g', '-O0', '-pthread', '-Wall', ...(TARGET_CFLAGS[name] ?? [])];
-  fs.mkdirSync(cacheDir, { recursive: true });
-  const exe = path.join(cacheDir, name);
-  const stamp = `${exe}.flags`;
-  // Newest of the source and the headers beside it (restore-common.h): a header change rebuilds too.
-  const headers = fs.readdirSync(targetsDir).filter((f) => f.endsWith('.h'));
-  const srcTime = Math.max(fs.statSync(src).mtimeMs, ...headers.map((h) => fs.statSync(path.join(targetsDir, h)).mtimeMs));
-  const upToDate =
-    fs.existsSync(exe) &&
-    fs.statSync(exe).mtimeMs >= srcTime &&
-    fs.existsSync(stamp) &&
-    fs.readFileSync(stamp, 'utf8') === flags.join(' ');
-  if (upToDate) return exe;
+  // Cached by content: the flags, the source and the headers beside it (restore-common.h).
+  // Another checkout building another version of a target gets its own directory.
+  const hash = createHash('sha256').update(flags.join(' ')).update(fs.readFileSync(src));
+  for (const header of fs.readdirSync(targetsDir).filter((f) => f.endsWith('.h')).sort()) hash.update(fs.readFileSync(path.join(targetsDir, header)));
+  const dir = path.join(cacheDir, hash.digest('hex').slice(0, 16));
+  const exe = path.join(dir, name);
+  if (fs.existsSync(exe)) return exe;
+  fs.mkdirSync(dir, { recursive: true });
   const tmp = `${exe}.${process.pid}.tmp`;
   const r = spawnSyncChecked('gcc', [...flags, '-o', tmp, src]);
   if (r !== '') process.stderr.write(r);
   fs.renameSync(tmp, exe); // atomic: a concurrent build never sees half a file
-  fs.writeFileSync(stamp, flags.join(' '));
   return exe;
 }
 
@@ -507,7 +503,7 @@ export function leftovers(): { pid: number; state: string; comm: string; why: st
       } catch {
         /* zombie or gone */
       }
-      const isTarget = exe.startsWith(cacheDir + path.sep) || (exe === '' && p.state === 'Z' && fs.existsSync(path.join(cacheDir, p.comm)));
+      const isTarget = exe.startsWith(cacheDir + path.sep) || (exe === '' && p.state === 'Z' && fs.existsSync(path.join(targetsDir, `${p.comm}.c`)));
       if (isTarget) out.push({ pid: p.pid, state: p.state, comm: p.comm, why: 'orphaned copy of a target' });
     }
   }

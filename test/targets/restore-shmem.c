@@ -14,6 +14,9 @@
  *                 child forked after the restore shares it
  *   anon-alias    a MAP_SHARED|MAP_ANONYMOUS area and a second mapping of the same pages
  *                 (mremap with old_size 0): a store through one shows in the other
+ *   anon-offset   what is left of a 4-page MAP_SHARED|MAP_ANONYMOUS area whose first two
+ *                 pages were unmapped (pages 2-3, at page offset 2), and a second mapping
+ *                 of its page 3 alone: contents, and stores through either show in the other
  *   file-shared   DATAFILE mapped MAP_SHARED: a store through the mapping reaches the
  *                 file, a pwrite() to the file shows in the mapping
  */
@@ -83,6 +86,12 @@ int main(int argc, char **argv) {
     return 2;
   }
 
+  char *quad = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  for (int i = 0; i < 4; i++) sprintf(quad + i * PAGE, "page %d", i);
+  char *page3 = mremap(quad + 3 * PAGE, 0, PAGE, MREMAP_MAYMOVE);
+  if (page3 == MAP_FAILED || munmap(quad, 2 * PAGE) != 0) return 2;
+  char *rest = quad + 2 * PAGE;
+
   int dfd = open(argv[2], O_RDWR);
   if (dfd < 0) {
     perror(argv[2]);
@@ -126,6 +135,14 @@ int main(int argc, char **argv) {
   int other_way = anon[1] == 'Y';
   verdict(contents && one_way && other_way, "anon-alias", "contents %s; a store through %p %s at %p, and back %s", contents ? "ok" : "WRONG", (void *)anon, one_way ? "shows" : "does NOT show", (void *)alias,
           other_way ? "shows" : "does NOT show");
+
+  contents = strcmp(rest, "page 2") == 0 && strcmp(rest + PAGE, "page 3") == 0 && strcmp(page3, "page 3") == 0;
+  rest[PAGE + 10] = 'X';
+  one_way = page3[10] == 'X';
+  page3[11] = 'Y';
+  other_way = rest[PAGE + 11] == 'Y';
+  verdict(contents && one_way && other_way, "anon-offset", "contents %s ('%s', '%s', '%s'); a store through %p %s at %p, and back %s", contents ? "ok" : "WRONG", rest, rest + PAGE, page3,
+          (void *)(rest + PAGE), one_way ? "shows" : "does NOT show", (void *)page3, other_way ? "shows" : "does NOT show");
 
   int before = file[10] == 'S';
   file[20] = 'T';
