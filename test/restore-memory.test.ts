@@ -3,8 +3,9 @@
  * exact layout (/proc/self/maps text), a PROT_NONE guard page, a MAP_GROWSDOWN stack in
  * use by a suspended ucontext, MAP_SHARED|MAP_ANONYMOUS contents (still shared with a
  * child forked after the restore), a dirty page of a private file mapping, 1 GiB of
- * sparse anonymous memory with 4 pages touched, and MADV_DONTFORK / WIPEONFORK /
- * DONTDUMP / NOHUGEPAGE flags. From outside: the image stays small (sparse).
+ * sparse anonymous memory with 4 pages touched, MADV_DONTFORK / WIPEONFORK / DONTDUMP /
+ * NOHUGEPAGE / RANDOM / SEQUENTIAL flags, and mlock / mlock2(MLOCK_ONFAULT) areas. From
+ * outside: the image stays small (sparse).
  *
  * test/targets/restore-shmem.c: a memfd both open and mapped, a memfd only mapped, two
  * mappings of one MAP_SHARED|MAP_ANONYMOUS object, the back half of another with a second
@@ -33,7 +34,7 @@ test('restore-memory: the restored address space is the one that was dumped', as
     assert.ok(st.size > 1 << 30, 'the 1 GiB mapping is described in full (a PT_LOAD of its size)');
     assert.ok(st.blocks * 512 < 64 << 20, `only touched pages take space: ${st.blocks * 512} bytes allocated`);
   });
-  await verdictSubtests(t, run, ['maps', 'auxv', 'guard', 'readonly', 'growsdown', 'shared', 'filepriv', 'sparse', 'nohuge', 'dontfork', 'wipeonfork', 'dontdump', 'stack']);
+  await verdictSubtests(t, run, ['maps', 'auxv', 'guard', 'readonly', 'growsdown', 'shared', 'filepriv', 'sparse', 'nohuge', 'dontfork', 'wipeonfork', 'dontdump', 'mlock', 'onfault', 'readahead', 'stack']);
 });
 
 test('restore-shmem: shared memory that is one object in several places stays one object', async (t) => {

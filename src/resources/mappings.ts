@@ -30,6 +30,8 @@ export interface MappingState {
   kind: MappingKind;
   /** smaps VmFlags that change behaviour and are set again with madvise(). */
   advice: string[];
+  /** mlock()ed ('lo'), or locked on fault only (mlock2 MLOCK_ONFAULT: 'lo' and 'lf'). */
+  lock?: 'locked' | 'onfault';
   growsDown: boolean;
   /** Page runs stored in this mapping's PT_LOAD (checked against `checksum`). */
   stored: Array<[number, number]>;
@@ -68,7 +70,16 @@ export function checkMappings(pid: number): Finding[] {
   });
 }
 
-const ADVICE: Record<string, number> = { dc: 10 /* MADV_DONTFORK */, wf: 18 /* MADV_WIPEONFORK */, dd: 16 /* MADV_DONTDUMP */, hg: 14 /* MADV_HUGEPAGE */, nh: 15 /* MADV_NOHUGEPAGE */ };
+const ADVICE: Record<string, number> = {
+  dc: 10 /* MADV_DONTFORK */, wf: 18 /* MADV_WIPEONFORK */, dd: 16 /* MADV_DONTDUMP */, hg: 14 /* MADV_HUGEPAGE */, nh: 15 /* MADV_NOHUGEPAGE */,
+  rr: 1 /* MADV_RANDOM */, sr: 2 /* MADV_SEQUENTIAL */,
+};
+const MLOCK_ONFAULT = 1;
+
+function lockOf(vmFlags: Set<string>): MappingState['lock'] {
+  if (!vmFlags.has('lo')) return undefined;
+  return vmFlags.has('lf') ? 'onfault' : 'locked';
+}
 
 /** Describe the mappings of the stopped process `pid`, given the segments planned for its image. */
 export function captureMappings(pid: number, segments: MemorySegment[]): MappingsState {
@@ -93,6 +104,7 @@ export function captureMappings(pid: number, segments: MemorySegment[]): Mapping
         inode: m.inode,
         kind,
         advice: [...segment.vmFlags].filter((f) => f in ADVICE),
+        lock: lockOf(segment.vmFlags),
         growsDown: segment.vmFlags.has('gd'),
         stored: stored.map((r) => [r.start, r.end]),
         restore: restore.map((r) => [r.start, r.end]),
@@ -206,7 +218,7 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
       const objectFd = m.kind === 'shared-anonymous' && m.inode !== 0 ? options.fdForSharedObject?.(m.dev, m.inode) : undefined;
       if (objectFd !== undefined) {
         remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, objectFd, m.offset], `mmap of ${describe(m)} from its memfd`);
-        for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
+        applyAdviceAndLocks(remote, m);
         return;
       }
       // A second mapping of one shared object maps the object its first mapping created;
@@ -244,12 +256,22 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
       }
       if (checkWhileCopying && crc !== segment.checksum) throw damaged(m);
       if (writable) remote.syscall(SYSCALL.mprotect, [m.start, m.end - m.start, prot(m.perms)], `mprotect of ${describe(m)}`);
-      for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
+      applyAdviceAndLocks(remote, m);
     });
     files.closeAll();
   } finally {
     closeSync(memFd);
   }
+}
+
+/**
+ * The madvise flags and memory locks of a mapping whose pages are in place. A lock comes
+ * last: mlock() faults in every page (MLOCK_ONFAULT only the present ones), so the pages
+ * must hold their contents by then. RLIMIT_MEMLOCK is still the restorer's here.
+ */
+function applyAdviceAndLocks(remote: RemoteTask, m: MappingState): void {
+  for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
+  if (m.lock) remote.syscall(SYSCALL.mlock2, [m.start, m.end - m.start, m.lock === 'onfault' ? MLOCK_ONFAULT : 0], `mlock of ${describe(m)}`);
 }
 
 function describe(m: MappingState): string {

@@ -28,6 +28,10 @@
  *   wipeonfork  MADV_WIPEONFORK area: "wf" in smaps, contents, zeros in a forked child
  *   dontdump    MADV_DONTDUMP area: "dd" in smaps, contents (a checkpoint keeps it all)
  *   nohuge      the sparse area's "nh" flag
+ *   mlock       an mlock()ed area: "lo" in smaps, contents
+ *   onfault     a 4-page area locked with mlock2(MLOCK_ONFAULT), 1 page touched: "lo" and
+ *               "lf" in smaps, contents, and still only that page resident
+ *   readahead   MADV_RANDOM and MADV_SEQUENTIAL areas: "rr" and "sr" in smaps
  *   stack       a local array of main keeps its contents
  */
 #define _GNU_SOURCE
@@ -284,6 +288,18 @@ int main(int argc, char **argv) {
   memset(dontdump, 0xDD, 2 * PAGE);
   madvise(dontdump, 2 * PAGE, MADV_DONTDUMP);
 
+  /* memory locks and readahead advice */
+  unsigned char *locked = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memset(locked, 0x10, 2 * PAGE);
+  if (mlock(locked, 2 * PAGE) != 0) perror("mlock");
+  unsigned char *onfault = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mlock2(onfault, 4 * PAGE, MLOCK_ONFAULT) != 0) perror("mlock2");
+  memset(onfault + PAGE, 0x0F, PAGE);
+  unsigned char *random = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  madvise(random, 2 * PAGE, MADV_RANDOM);
+  unsigned char *sequential = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  madvise(sequential, 2 * PAGE, MADV_SEQUENTIAL);
+
   /* main's stack */
   volatile unsigned char local[8192];
   for (size_t i = 0; i < sizeof local; i++) local[i] = (unsigned char)(i ^ 0x5A);
@@ -391,6 +407,17 @@ int main(int argc, char **argv) {
           filled(wipe, 2 * PAGE, 0x3F) ? "ok" : "WRONG", (child_bits & 1) ? "zero" : "NOT WIPED");
   vmflags_of(dontdump, flags, sizeof flags);
   verdict(has_flag(flags, "dd") && filled(dontdump, 2 * PAGE, 0xDD), "dontdump", "VmFlags [%s] (dd expected), contents %s", flags, filled(dontdump, 2 * PAGE, 0xDD) ? "ok" : "WRONG");
+
+  vmflags_of(locked, flags, sizeof flags);
+  verdict(has_flag(flags, "lo") && filled(locked, 2 * PAGE, 0x10), "mlock", "VmFlags [%s] (lo expected), contents %s", flags, filled(locked, 2 * PAGE, 0x10) ? "ok" : "WRONG");
+  vmflags_of(onfault, flags, sizeof flags);
+  long onfault_rss = rss_of(onfault);
+  int onfault_ok = filled(onfault + PAGE, PAGE, 0x0F) && filled(onfault, PAGE, 0) && filled(onfault + 2 * PAGE, 2 * PAGE, 0);
+  verdict(has_flag(flags, "lo") && has_flag(flags, "lf") && onfault_ok && onfault_rss == 4, "onfault", "VmFlags [%s] (lo lf expected), contents %s, Rss %ld kB (4 expected)", flags, onfault_ok ? "ok" : "WRONG", onfault_rss);
+  char flags2[256];
+  vmflags_of(random, flags, sizeof flags);
+  vmflags_of(sequential, flags2, sizeof flags2);
+  verdict(has_flag(flags, "rr") && has_flag(flags2, "sr"), "readahead", "VmFlags of the MADV_RANDOM area [%s] (rr expected), of the MADV_SEQUENTIAL one [%s] (sr expected)", flags, flags2);
 
   int stack_ok = 1;
   for (size_t i = 0; i < sizeof local; i++)
