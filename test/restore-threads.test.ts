@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assertNothingLeft, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
-import { readFileOrNull, runStasis, taskIds, waitFor, waitSettled } from './helpers/targets.js';
+import { readFileOrNull, runStasis, sleep, taskIds, waitFor, waitSettled } from './helpers/targets.js';
 import { stateOf } from './helpers/run.js';
 
 const fileStart = nowTicks();
@@ -24,7 +24,8 @@ function threadNamed(pid: number, name: string): number {
 }
 
 test('restore-threads: every thread comes back as itself, where it was', async (t) => {
-  const run = await selfCheck(t, 'restore-threads', { spinning: 1 });
+  // A second into their 4 s: a sleep that started over after the restore would be seen.
+  const run = await selfCheck(t, 'restore-threads', { spinning: 1, beforeDump: () => sleep(1000) });
   await t.test('the dump saw 8 threads', () => {
     assert.equal(run.dumped.code, 0);
     assert.equal(run.dumped.json?.threads, 8);

@@ -47,7 +47,8 @@ export function registersToResume(saved: Registers, restoredTask = false): Regis
   if (saved.getSigned('orig_rax') < 0n) return regs;
   const rax = saved.getSigned('rax');
   // A restored task has no restart_block to resume (nanosleep's remaining time, futex
-  // deadline...): it re-executes the original syscall with its original arguments. When
+  // deadline...): it re-executes the original syscall with its original arguments, except
+  // that a relative sleep sleeps what it had left (see sleepForWhatWasLeft). When
   // the task was already inside restart_syscall (interrupted once before: an earlier
   // checkpoint, a debugger, SIGSTOP), orig_rax says 219 and the original syscall number
   // is gone; restart_syscall in the new task would run the restart_block clone3 copied
@@ -62,6 +63,7 @@ export function registersToResume(saved: Registers, restoredTask = false): Regis
   if (reexecute) {
     regs.set('rax', saved.get('orig_rax'));
     regs.set('rip', saved.get('rip') - 2n);
+    if (restoredTask && rax === ERESTART_RESTARTBLOCK) sleepForWhatWasLeft(regs, saved.getSigned('orig_rax'));
   } else if (rax === ERESTART_RESTARTBLOCK) {
     regs.set('rax', NR_restart_syscall);
     regs.set('rip', saved.get('rip') - 2n);
@@ -69,6 +71,23 @@ export function registersToResume(saved: Registers, restoredTask = false): Regis
   // No second restart if a signal arrives before the thread runs (syscall_get_nr() < 0).
   regs.set('orig_rax', -1n);
   return regs;
+}
+
+const NR_nanosleep = 35n;
+const NR_clock_nanosleep = 230n;
+const TIMER_ABSTIME = 1n;
+
+/**
+ * An interrupted relative nanosleep()/clock_nanosleep() has had its remaining time written
+ * to `rem` by the kernel (do_nanosleep -> nanosleep_copyout) before it returned
+ * ERESTART_RESTARTBLOCK, so that time is in the image's memory. Re-executed with `rem` as
+ * its request, the sleep goes on for what it had left, as timers do, instead of its whole
+ * interval again. Only the request pointer changes (rdi, or rdx for clock_nanosleep); a
+ * sleep without `rem` has nothing better and sleeps its interval again.
+ */
+function sleepForWhatWasLeft(regs: Registers, nr: bigint): void {
+  if (nr === NR_nanosleep && regs.get('rsi') !== 0n) regs.set('rdi', regs.get('rsi'));
+  if (nr === NR_clock_nanosleep && (regs.get('rsi') & TIMER_ABSTIME) === 0n && regs.get('r10') !== 0n) regs.set('rdx', regs.get('r10'));
 }
 
 /**
