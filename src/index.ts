@@ -19,7 +19,7 @@ import { readCore, type CoreImage } from './image/reader.js';
 export { StasisError } from './errors.js';
 export type { StasisErrorCode } from './errors.js';
 export type { CoreDumpResult, CheckpointResult, Finding, CoreImage, ProgressOptions };
-export { supervise, resumeSupervised, type SuperviseOptions, type Supervisor, type CheckpointEntry } from './supervise.js';
+export { supervise, resumeSupervised, type SuperviseOptions, type ResumeOptions, type Supervisor, type CheckpointEntry } from './supervise.js';
 export { waitForExit };
 
 /** A live core dump of `pid` (default file core.PID); the process keeps running. */

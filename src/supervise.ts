@@ -24,7 +24,7 @@ import { StasisError } from './errors.js';
 import { runInWorker } from './worker-client.js';
 import { forwardSignals } from './foreground.js';
 import type { CheckpointResult } from './dump.js';
-import type { RestoredProcess } from './restore.js';
+import type { RestoredProcess, RestoreOptions } from './restore.js';
 
 export type Trigger = 'self-stop' | 'periodic' | 'request';
 
@@ -279,16 +279,27 @@ export function supervise(command: string[], options: SuperviseOptions): Supervi
  * Restore the newest image in `dir` that restores (a damaged one is reported through
  * `onSkip`, marked in the manifest, and the next older one is tried) and supervise it.
  */
-export async function resumeSupervised(dir: string, options: Omit<SuperviseOptions, 'dir'> & { onSkip?: (entry: CheckpointEntry, error: Error) => void } = {}): Promise<Supervisor> {
+export interface ResumeOptions extends Omit<SuperviseOptions, 'dir'> {
+  /** Told about each image skipped because it is damaged. */
+  onSkip?: (entry: CheckpointEntry, error: Error) => void;
+  /** How to restore the image (another machine: --ignore-cpu, --ignore-changed-files). */
+  restore?: Pick<RestoreOptions, 'ignoreCpu' | 'ignoreChangedFiles'>;
+  /** Told what the restore did differently (what the restore options let through). */
+  onWarning?: (message: string) => void;
+}
+
+export async function resumeSupervised(dir: string, options: ResumeOptions = {}): Promise<Supervisor> {
   const path = resolve(dir);
   const manifest = readManifest(path);
   const candidates = [...manifest.checkpoints].reverse().filter((c) => c.checksums !== 'damaged' && existsSync(join(path, c.file)));
   for (const entry of candidates) {
     try {
-      const restored = await runInWorker<RestoredProcess>('restore', join(path, entry.file), {});
+      const restored = await runInWorker<RestoredProcess, ResumeOptions['restore'] & object>('restore', join(path, entry.file), { ...options.restore });
+      for (const warning of restored.warnings) options.onWarning?.(warning);
       // Stopped by its own request for a checkpoint: that checkpoint is this image, so go on.
       if (restored.stopped) kill(restored.pid, SIG.SIGCONT);
-      return new Supervision(restored.pid, path, manifest, { every: options.every ?? manifest.every ?? undefined, keep: options.keep ?? manifest.keep ?? undefined, ...options, dir: path });
+      const { onSkip: _onSkip, restore: _restore, onWarning: _onWarning, ...supervision } = options;
+      return new Supervision(restored.pid, path, manifest, { every: options.every ?? manifest.every ?? undefined, keep: options.keep ?? manifest.keep ?? undefined, ...supervision, dir: path });
     } catch (err) {
       if (!(err instanceof StasisError) || err.code !== 'BAD_IMAGE') throw err;
       options.onSkip?.(entry, err);

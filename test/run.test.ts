@@ -29,10 +29,14 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { buildTarget, run, runStasis, sleep, startTarget, describe as describeRun } from './helpers/targets.js';
 import { realPython } from './helpers/restore.js';
+import { rewriteStasisNote } from './helpers/elf.js';
+import { STASIS_NOTE } from '../src/image/stasis-notes.js';
+import { describeThisCpu, type CpuState } from '../src/resources/cpu.js';
 import {
   corruptImageData,
   finished,
   freeBytes,
+  gone,
   imageFiles,
   lines,
   manifest,
@@ -570,6 +574,35 @@ test('--resume skips a damaged newest image with a message and uses the previous
   await assertCleanAfter(resumed);
 });
 
+test('--resume on a CPU that lacks an instruction set of the image is refused, naming it; --ignore-cpu resumes', { timeout: 60_000 }, async (t) => {
+  const dir = scratchDir(t, 'stasis-run-');
+  const rd = path.join(dir, 'rd');
+  const args = ['--steps', '12', '--stop-at', '5', '--delay-ms', '10'];
+  const first = startRun(t, ['--dir', rd, '--', STEPS, ...args]);
+  const programPid = await programOf(first);
+  assert.equal((await finished(first)).code, 0, first.stderr());
+  const out1 = first.stdout().toString('latin1');
+  await assertCleanAfter(first);
+
+  // The image as if made on a CPU with an instruction set this one lacks.
+  const missing = ['sse4a', 'xop', 'fma4', 'tbm', 'avx512f', 'amx_tile', 'sha512', 'cmpccxadd'].find((f) => !describeThisCpu().instructionSets.includes(f))!;
+  rewriteStasisNote<CpuState>(path.join(rd, 'checkpoint-000001.img'), STASIS_NOTE.CPU, 1, (cpu) => ({ ...cpu, model: 'CPU X', instructionSets: [...cpu.instructionSets, missing] }));
+
+  const refused = await runStasis(['run', '--resume', rd], { timeoutMs: 30_000 });
+  assert.equal(refused.code, 1, describeRun(refused));
+  assert.match(refused.stderr, new RegExp(`lacks ${missing}.*--ignore-cpu`));
+  assert.ok(gone(programPid), 'nothing was restored');
+  assert.equal(manifest(rd).checkpoints[0].checksums, 'recorded', 'the image is not marked damaged');
+
+  const resumed = startRun(t, ['--resume', rd, '--ignore-cpu']);
+  resumed.adopt(programPid);
+  const st = await finished(resumed);
+  assert.equal(st.code, 0, resumed.stderr());
+  assert.match(resumed.stderr(), new RegExp(`warning: .*lacks ${missing}`));
+  assertSame(resumed.stdout().toString('latin1'), out1.slice(out1.indexOf('after checkpoint 5\n')), 'output resumed from the checkpoint');
+  await assertCleanAfter(resumed);
+});
+
 // ---------------------------------------------------------------------------------------
 // the supervisor as a process in a pipeline
 
@@ -652,6 +685,9 @@ test('usage errors: exit 2 with a message', { timeout: 30_000 }, async () => {
   assert.equal(badEvery.code, 2, describeRun(badEvery));
   const badKeep = await runStasis(['run', '--keep', '1.5', '--', 'true']);
   assert.equal(badKeep.code, 2, describeRun(badKeep));
+  const ignoreWithoutResume = await runStasis(['run', '--ignore-cpu', '--', 'true']);
+  assert.equal(ignoreWithoutResume.code, 2, describeRun(ignoreWithoutResume));
+  assert.match(ignoreWithoutResume.stderr, /--resume/);
   const noProgram = await runStasis(['run', '--dir', path.join(os.tmpdir(), `stasis-run-none-${process.pid}`), '--', '/nonexistent/program']);
   fs.rmSync(path.join(os.tmpdir(), `stasis-run-none-${process.pid}`), { recursive: true, force: true });
   assert.equal(noProgram.code, 1, `a program that cannot be started: exit 1\n${describeRun(noProgram)}`);

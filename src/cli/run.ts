@@ -6,6 +6,7 @@ import { formatBytes } from './format.js';
 
 export const help = `usage: stasis run [--dir DIR] [--every SECONDS] [--keep N] [--pin] [--quiet] -- CMD [ARGS...]
        stasis run --resume DIR [--every SECONDS] [--keep N] [--quiet]
+                  [--ignore-cpu] [--ignore-changed-files]
 
 Run CMD under a supervisor that checkpoints it into DIR (default ./stasis-run):
   - when the program asks: it stops itself with kill(getpid(), SIGSTOP) (in any
@@ -25,7 +26,8 @@ with its status (128+N if it was killed by signal N).
 
 --resume DIR restarts the newest image in DIR that restores (damaged ones are
 skipped with a message) and supervises it again: a job killed with SIGKILL, or
-whose machine rebooted, continues from its last checkpoint.
+whose machine rebooted, continues from its last checkpoint. On another machine,
+--ignore-cpu and --ignore-changed-files work as for 'stasis restore'.
 
 options:
   --dir DIR          where images go (default ./stasis-run)
@@ -49,6 +51,8 @@ export async function run(argv: string[]): Promise<number> {
       resume: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       pin: { type: 'boolean', default: false },
+      'ignore-cpu': { type: 'boolean', default: false },
+      'ignore-changed-files': { type: 'boolean', default: false },
     },
   });
   const every = values.every === undefined ? undefined : Number(values.every);
@@ -69,10 +73,13 @@ export async function run(argv: string[]): Promise<number> {
       forwardSignals: true,
       onCheckpoint,
       onSkip: (entry, error) => process.stderr.write(`stasis run: skipping ${entry.file}: ${error.message}\n`),
+      restore: { ignoreCpu: values['ignore-cpu'], ignoreChangedFiles: values['ignore-changed-files'] },
+      onWarning: (message) => process.stderr.write(`stasis run: warning: ${message}\n`),
     });
     if (!values.quiet) process.stderr.write(`stasis run: resumed process ${supervisor.pid} from ${supervisor.dir}\n`);
   } else {
     if (positionals.length === 0) throw usageError(`run needs a command after --\n${help}`);
+    if (values['ignore-cpu'] || values['ignore-changed-files']) throw usageError('--ignore-cpu and --ignore-changed-files go with --resume');
     supervisor = supervise(positionals, { dir: values.dir ?? 'stasis-run', every, keep, pin: values.pin, forwardSignals: true, onCheckpoint });
   }
   return supervisor.exited;
