@@ -183,7 +183,8 @@ export function restoreProcess(imagePath: string, options: RestoreOptions = {}):
       warnings,
       threadRemote: (tid) => tasks.find((t) => t.thread.tid === tid),
     };
-    // Files first: a shared mapping of a memfd is made from its restored fd.
+    // The CPU's permissions (AMX) and files first: a shared mapping of a memfd is made
+    // from its restored fd.
     restoreResources(ctx, resources.filter(({ resource }) => RESTORED_BEFORE_THREADS.includes(resource)));
     timer.mark('files');
     const files = resources.find(({ resource }) => resource === filesResource)?.state as FilesState | undefined;

@@ -1,7 +1,8 @@
 /**
  * Vector and floating-point state across a restore (test/targets/restore-xstate.c: a
- * thread holding patterns in ymm0-15, or zmm0-31 and k1-7 where the CPU has AVX-512, plus
- * MXCSR and the x87 control word, checks them itself), and the CPU a checkpoint was made
+ * thread holding patterns in ymm0-15, or zmm0-31 and k1-7 where the CPU has AVX-512, and
+ * an AMX tile where it has AMX, plus MXCSR and the x87 control word, checks them itself),
+ * and the CPU a checkpoint was made
  * on: an image from a CPU with fewer XSAVE components is re-laid for this one; an image
  * from a CPU with an instruction set this one lacks is refused, naming it, unless
  * --ignore-cpu. The other CPUs are simulated by editing the image's notes in place.
@@ -19,6 +20,7 @@ import type { ThreadRestartState } from '../src/resources/threads.js';
 const fileStart = nowTicks();
 const here = describeThisCpu();
 const hasAvx512 = here.instructionSets.includes('avx512f');
+const hasAmx = here.instructionSets.includes('amx_tile');
 const ALL = [...(hasAvx512 ? ['zmm'] : []), 'ymm', 'mxcsr', 'x87'];
 
 interface ThreadsNote {
@@ -35,10 +37,12 @@ function asAvxOnly(area: Buffer): Buffer {
   return out;
 }
 
-test('restore-xstate: ymm (and zmm, opmasks) registers, MXCSR and the x87 control word come back', async (t) => {
-  const run = await selfCheck(t, 'restore-xstate', { spinning: 1 });
-  t.diagnostic(`AVX-512 on this CPU: ${hasAvx512 ? 'yes' : 'no'}`);
-  await verdictSubtests(t, run, ALL);
+test('restore-xstate: ymm (and zmm, opmasks, AMX tiles) registers, MXCSR and the x87 control word come back', async (t) => {
+  // AMX: the tile data is in the image and must be put back, which needs the process's
+  // permission (ARCH_REQ_XCOMP_PERM) and the thread's XSAVE buffer grown for tiles.
+  const run = await selfCheck(t, 'restore-xstate', { spinning: 1, args: () => (hasAmx ? ['--amx'] : []) });
+  t.diagnostic(`AVX-512 on this CPU: ${hasAvx512 ? 'yes' : 'no'}; AMX: ${hasAmx ? 'yes' : 'no'}`);
+  await verdictSubtests(t, run, [...ALL, ...(hasAmx ? ['amx'] : [])]);
 });
 
 test('an image from a CPU with fewer XSAVE components (AVX only) is re-laid for this one', async (t) => {

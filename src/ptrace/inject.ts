@@ -18,6 +18,8 @@ const ERESTART_RESTARTBLOCK = -516n;
 const NR_restart_syscall = 219n;
 const EINTR = -4n;
 const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
+/** SIGILL, SIGBUS, SIGFPE, SIGSEGV: what an instruction raises. */
+const FAULT_SIGNALS = new Set([4, 7, 8, 11]);
 
 
 /** Where a `syscall` instruction is in the target: the vDSO has several (its fallback paths). */
@@ -180,8 +182,14 @@ export class SyscallInjector {
       } else if (status.event === PTRACE_EVENT.STOP) {
         // A PTRACE_INTERRUPT still pending from the freeze: step over it.
       } else if (status.event === 0) {
-        // A signal dequeued before our syscall ran: suppress it here and queue it again later.
-        this.thread.heldSignals.push({ signo: status.signal, siginfo: getStopSiginfo(this.thread.tid) });
+        // A signal dequeued before our syscall ran: suppress it here and queue it again
+        // later. A fault raised by what we made the thread run (si_code > 0: sent by the
+        // kernel, not by kill()) would only be raised again: give up instead.
+        const siginfo = getStopSiginfo(this.thread.tid);
+        if (!entered && FAULT_SIGNALS.has(status.signal) && siginfo.readInt32LE(8) > 0) {
+          throw new StasisError('INJECTION_FAILED', `thread ${this.thread.tid} faulted (signal ${status.signal}) before the injected syscall ${nr}`, { pid: this.thread.pid, tid: this.thread.tid });
+        }
+        this.thread.heldSignals.push({ signo: status.signal, siginfo });
       }
     }
     this.thread.stop = 'syscall';

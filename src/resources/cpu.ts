@@ -9,15 +9,23 @@
  * told to go on (`--ignore-cpu`). A CPU with more is fine: each thread's XSAVE area is
  * re-laid for it (xstateForThisCpu, when the thread state is restored).
  *
+ * One piece of kernel state goes with it: the permission to use the dynamically enabled
+ * XSAVE features (AMX tile data), which a process asks for with
+ * arch_prctl(ARCH_REQ_XCOMP_PERM) and keeps for all its threads. Without it a thread's
+ * XSAVE area holding tile state is refused (EINVAL), so it is granted again before the
+ * threads get their state.
+ *
  * Dump: vendor, model name and flags from /proc/cpuinfo (the first CPU: the kernel shows
- * the flags common to all), xcr0 and the XSAVE size from the main thread's XSAVE area.
- * Restore: verify() only, before anything is created.
+ * the flags common to all), xcr0 and the XSAVE size from the main thread's XSAVE area, the
+ * permitted features by an injected arch_prctl(ARCH_GET_XCOMP_PERM).
+ * Restore: verify() before anything is created; the permission in the new process.
  */
 import { readFileSync } from 'node:fs';
 import { STASIS_NOTE } from '../image/stasis-notes.js';
+import { SYSCALL } from '../ptrace/remote.js';
 import { xcr0Of } from '../image/xstate.js';
 import { StasisError } from '../errors.js';
-import type { CheckpointResource, DumpContext, VerifyOptions } from './resource.js';
+import type { CheckpointResource, DumpContext, RestoreContext, VerifyOptions } from './resource.js';
 
 export interface CpuState {
   vendor: string;
@@ -28,7 +36,14 @@ export interface CpuState {
   xcr0: string;
   /** Size of a thread's XSAVE area as ptrace gives it on that CPU (0 without XSAVE). */
   xsaveBytes: number;
+  /** XSAVE features the process may use (ARCH_GET_XCOMP_PERM), hex; AMX tile data only once asked for. */
+  permittedFeatures: string;
 }
+
+const ARCH_GET_XCOMP_PERM = 0x1022;
+const ARCH_REQ_XCOMP_PERM = 0x1023;
+/** The XSAVE features a process must ask for (arch/x86/include/asm/fpu/xstate.h: XFEATURE_MASK_USER_DYNAMIC). */
+const DYNAMIC_FEATURES = [{ bit: 18, name: 'AMX tile data' }];
 
 /**
  * cpuinfo flags for instructions available in user mode, which programs test with CPUID
@@ -51,8 +66,23 @@ export function describeThisCpu(): Pick<CpuState, 'vendor' | 'model' | 'instruct
 
 function capture(ctx: DumpContext): CpuState {
   const xstate = ctx.threads[0]?.xstate ?? null;
-  return { ...describeThisCpu(), xcr0: `0x${(xstate ? xcr0Of(xstate) : 0n).toString(16)}`, xsaveBytes: xstate?.length ?? 0 };
+  ctx.remote.resetScratch();
+  const permission = ctx.remote.reserve(8);
+  // EINVAL on a kernel or CPU without dynamic features: nothing to ask for then.
+  const got = ctx.remote.syscallRaw(SYSCALL.arch_prctl, [ARCH_GET_XCOMP_PERM, permission]);
+  const permitted = got.value === 0n ? ctx.remote.readMemory(permission, 8).readBigUInt64LE(0) : 0n;
+  return { ...describeThisCpu(), xcr0: hex(xstate ? xcr0Of(xstate) : 0n), xsaveBytes: xstate?.length ?? 0, permittedFeatures: hex(permitted) };
 }
+
+function restore(ctx: RestoreContext, state: CpuState): void {
+  const permitted = BigInt(state.permittedFeatures);
+  for (const feature of DYNAMIC_FEATURES) {
+    if ((permitted & (1n << BigInt(feature.bit))) === 0n) continue;
+    ctx.remote.syscall(SYSCALL.arch_prctl, [ARCH_REQ_XCOMP_PERM, feature.bit], `arch_prctl(ARCH_REQ_XCOMP_PERM) for ${feature.name}`);
+  }
+}
+
+const hex = (n: bigint) => `0x${n.toString(16)}`;
 
 /**
  * Refuses (or, told to ignore it, warns) when this CPU lacks an instruction set the
@@ -75,7 +105,5 @@ export const cpuResource: CheckpointResource<CpuState> = {
   version: 1,
   capture,
   verify: verifyCpu,
-  // Nothing to put back: the CPU is what it is. What depends on it (each thread's XSAVE
-  // area) is re-laid with the thread state.
-  restore: () => undefined,
+  restore,
 };

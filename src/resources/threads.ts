@@ -4,7 +4,7 @@
  * siginfo of the stop, name and CPU times. Captured while the thread is stopped.
  */
 import { readFileSync } from 'node:fs';
-import { RemoteTask, SYSCALL } from '../ptrace/remote.js';
+import { RemoteTask, SYSCALL, PROT, MAP } from '../ptrace/remote.js';
 import { pendingRestartAsInterrupted } from '../ptrace/inject.js';
 import { xstateForThisCpu } from '../image/xstate.js';
 import { StasisError } from '../errors.js';
@@ -168,6 +168,54 @@ function xstateHere(ctx: RestoreContext, tid: number, saved: Buffer, current: Bu
   return relaid.area;
 }
 
+/** XSAVE header: XSTATE_BV, the components that hold state. */
+const XSTATE_BV_OFFSET = 512;
+/** AMX tile data (XFEATURE_XTILEDATA): enabled per thread, on its first use. */
+const DYNAMIC_FEATURES = 1n << 18n;
+/**
+ * `ldtilecfg (%rdi); tilezero %tmm0; tilerelease; syscall`: AMX instructions that touch
+ * tile data, then the syscall the injector waits for. rdi points at a tile configuration
+ * (palette 1, tmm0 16 rows of 64 bytes); tilerelease leaves the tiles in their initial state.
+ */
+const TOUCH_TILES_THEN_SYSCALL = Buffer.from([0xc4, 0xe2, 0x78, 0x49, 0x07, 0xc4, 0xe2, 0x7b, 0x49, 0xc0, 0xc4, 0xe2, 0x78, 0x49, 0xc0, 0x0f, 0x05]);
+
+function tileConfig(): Buffer {
+  const config = Buffer.alloc(64);
+  config[0] = 1; // palette
+  config.writeUInt16LE(64, 16); // colsb[0]
+  config[48] = 16; // rows[0]
+  return config;
+}
+
+function usesDynamicFeatures(area: Buffer): boolean {
+  return area.length >= XSTATE_BV_OFFSET + 8 && (area.readBigUInt64LE(XSTATE_BV_OFFSET) & DYNAMIC_FEATURES) !== 0n;
+}
+
+/**
+ * A thread's XSAVE buffer only grows to hold AMX tile data when the thread first executes
+ * an AMX instruction (the #NM of XFD makes the kernel reallocate it, if the process has
+ * the permission); until then PTRACE_SETREGSET refuses tile state with EINVAL. So the
+ * thread runs a few AMX instructions (its tile state is set right after) on a page of its
+ * own, followed by a harmless getpid for the injector to stop on.
+ */
+function enableDynamicFeatures(remote: RemoteTask): void {
+  const page = remote.syscall(SYSCALL.mmap, [0, 4096, PROT.READ | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0], `mmap of a page for an AMX instruction in thread ${remote.thread.tid}`);
+  const syscallAt = remote.syscallAt;
+  try {
+    remote.writeMemory(page, TOUCH_TILES_THEN_SYSCALL);
+    remote.resetScratch();
+    const config = remote.put(tileConfig());
+    remote.retarget(page);
+    remote.syscall(SYSCALL.getpid, [config], `AMX instructions in thread ${remote.thread.tid}, to enable its tile state`);
+  } catch (err) {
+    const tid = remote.thread.tid;
+    throw new StasisError('INJECTION_FAILED', `thread ${tid} holds AMX tile state, but the process may not use AMX here (${(err as Error).message})`, { pid: remote.pid, tid, cause: err });
+  } finally {
+    remote.retarget(syscallAt);
+    remote.syscall(SYSCALL.munmap, [page, 4096], `munmap of the AMX instruction's page`);
+  }
+}
+
 /**
  * Give a restored thread (already created with its TID, inside the restored memory) its
  * per-thread kernel state. Its general registers are set last, by the orchestrator.
@@ -192,8 +240,17 @@ export function restoreThreadState(ctx: RestoreContext, remote: RemoteTask, stat
     remote.syscall(SYSCALL.rseq, [state.rseq.pointer, state.rseq.size, 0, state.rseq.signature], `rseq registration of thread ${tid}`);
   }
   const current = remote.thread.getXstate();
-  if (state.xstate && current) setRegset(tid, NT_X86_XSTATE, xstateHere(ctx, tid, state.xstate, current));
-  else setRegset(tid, NT_PRFPREG, state.fpregs);
+  if (state.xstate && current) {
+    const area = xstateHere(ctx, tid, state.xstate, current);
+    if (usesDynamicFeatures(area)) enableDynamicFeatures(remote);
+    try {
+      setRegset(tid, NT_X86_XSTATE, area);
+    } catch (err) {
+      throw new StasisError('SYSCALL_FAILED', `thread ${tid}: the kernel refused its XSAVE state (${(err as Error).message.replace(/^.*: /, '')})`, { pid: ctx.pid, tid, cause: err });
+    }
+  } else {
+    setRegset(tid, NT_PRFPREG, state.fpregs);
+  }
   setSignalMask(tid, state.sigmask);
   // A task's comm can only be set by itself (writing /proc/PID/task/TID/comm of another
   // process is EINVAL): PR_SET_NAME in the thread.
