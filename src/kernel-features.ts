@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { readMaps } from './proc/maps.js';
+import { describeThisCpu } from './resources/cpu.js';
 import { startStub } from './ptrace/stub.js';
 import { getRseqConfiguration } from './sys/ptrace.js';
 
@@ -79,6 +80,13 @@ export function probeKernelFeatures(): KernelFeature[] {
     available: existsSync('/proc/sys/vm/unprivileged_userfaultfd') || existsSync('/dev/userfaultfd'),
     detail: 'page faults handled in user space',
     meaning: 'lazy restore of memory (not used yet)',
+  });
+  const cpu = describeThisCpu();
+  features.push({
+    name: 'CPU',
+    available: true,
+    detail: `${cpu.model || cpu.vendor}: ${cpu.instructionSets.filter((f) => /^(avx|amx|sha|aes|bmi)/.test(f)).join(' ') || 'no AVX'}`,
+    meaning: `images record these ${cpu.instructionSets.length} instruction sets; a restore on a CPU lacking any of them is refused (--ignore-cpu)`,
   });
   features.push({ name: 'time namespaces', available: existsSync('/proc/self/ns/time'), detail: '/proc/self/ns/time', meaning: 'CLOCK_MONOTONIC could be kept continuous across hosts (not used yet)' });
   return features;
