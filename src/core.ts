@@ -86,7 +86,7 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
       timer.mark('capture');
     }
     describeThreads(pid, threads);
-    const segments = planSegments(pid, maps, snapshot?.childPid ?? pid, copied);
+    const segments = planSegments(maps, snapshot?.childPid ?? pid, copied);
     const notes = buildCoreNotes(info, threads, maps);
     timer.mark('plan');
     const written = writeCore(output, notes, segments, { onProgress: options.onProgress });

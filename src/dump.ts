@@ -111,7 +111,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     }
     timer.mark('capture');
     const source = snapshot?.childPid ?? pid;
-    const segments = planSegments(pid, maps, source, copied, 'checkpoint');
+    const segments = planSegments(maps, source, copied, 'checkpoint');
     const mappings = captureMappings(source, segments);
     const notes = [
       ...buildCoreNotes(info, threads, maps),

@@ -25,9 +25,11 @@ import {
   waitFor,
   startTarget,
   tempDir,
+  waitSettled,
   type CoreResult,
   type Target,
 } from './helpers/targets.js';
+import { readSegments } from './helpers/elf.js';
 import { gdbCore, printedValue } from './helpers/gdb.js';
 
 /**
@@ -160,6 +162,38 @@ test('--no-snapshot: the target is stopped for the dump, then runs on untraced',
   assert.equal(made.code, 0, describeRun(made));
   assert.equal(made.json?.snapshot, false, 'json.snapshot is false with --no-snapshot');
   await checkUnharmed(t, target, before, made, file, { boundGap: false, ballastMib: SMALL_MIB });
+});
+
+// Memory a fork child does not have as it is (MADV_WIPEONFORK: zeros; MADV_DONTFORK:
+// absent) is copied while the target is stopped, so the core is of one instant: a thread
+// that counts into an ordinary page and into those two in lockstep shows one count in all.
+test('a core is of one instant, MADV_WIPEONFORK and MADV_DONTFORK memory included', async (t) => {
+  const target = await startTarget(t, 'fork-blind');
+  await waitSettled(target.pid, { spinning: 1 });
+  const [plain, wiped, unforked] = target.readyFields.slice(2, 5).map((hex) => parseInt(hex, 16));
+  const file = path.join(tempDir(t), 'fork-blind.core');
+  const made = await makeCore(target.pid, file);
+  assert.equal(made.code, 0, describeRun(made));
+  const segments = await readSegments(file);
+  const fd = fs.openSync(file, 'r');
+  const at = (address: number): bigint => {
+    const s = segments.find((seg) => seg.type === 'LOAD' && seg.vaddr <= address && address < seg.vaddr + seg.filesz);
+    assert.ok(s, `the core stores 0x${address.toString(16)}`);
+    const b = Buffer.alloc(8);
+    fs.readSync(fd, b, 0, 8, s.offset + (address - s.vaddr));
+    return b.readBigUInt64LE(0);
+  };
+  try {
+    const counts = { plain: at(plain), wiped: at(wiped), unforked: at(unforked) };
+    t.diagnostic(`counts in the core: ${JSON.stringify(counts, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    assert.ok(counts.plain > 1n, 'the thread was counting');
+    // the stores go plain, wiped, unforked: the freeze can fall between two of them
+    assert.ok(counts.plain - counts.wiped <= 1n && counts.plain >= counts.wiped, `MADV_WIPEONFORK page: ${counts.wiped}, ordinary page: ${counts.plain}`);
+    assert.ok(counts.plain - counts.unforked <= 1n && counts.plain >= counts.unforked, `MADV_DONTFORK page: ${counts.unforked}, ordinary page: ${counts.plain}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+  assertRunningUntraced(target.pid);
 });
 
 test('no process is left behind, stopped, traced or otherwise', async () => {

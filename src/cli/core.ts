@@ -22,9 +22,9 @@ options:
   -h, --help         this help
 
 What the snapshot cannot show: the process's getrusage(RUSAGE_CHILDREN) grows by
-the snapshot's (tiny) usage, and one PID is used for a moment. Shared memory and
-MADV_DONTFORK regions are copied while the process is stopped; MADV_WIPEONFORK
-regions are read after it is released.
+the snapshot's (tiny) usage, and one PID is used for a moment. Shared memory,
+MADV_DONTFORK and MADV_WIPEONFORK regions, which a fork does not copy as they
+are, are copied while the process is stopped.
 
 exit codes: 0 written; 1 failed (no such process, zombie, already traced,
 permission denied, process exited, output not writable, disk full; the

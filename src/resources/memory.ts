@@ -43,11 +43,13 @@ export function segmentFlags(perms: string): number {
 
 /**
  * Mappings a fork()ed snapshot does not hold faithfully: MADV_DONTFORK ones ('dc') are
- * absent from the child, shared ones keep changing. Chosen from smaps read before the
- * freeze (reading it walks every page table: too slow for the pause).
+ * absent from the child, MADV_WIPEONFORK ones ('wf') are zero there, shared ones keep
+ * changing. They are copied while the target is stopped, so that an image is of one
+ * instant. Chosen from smaps read before the freeze (reading it walks every page table:
+ * too slow for the pause).
  */
 export function mappingsSnapshotMisses(smaps: SmapsEntry[]): SmapsEntry[] {
-  return smaps.filter((m) => !isUnreadableSpecial(m) && (isAnonymousShared(m) || m.vmFlags.has('dc')));
+  return smaps.filter((m) => !isUnreadableSpecial(m) && (isAnonymousShared(m) || m.vmFlags.has('dc') || m.vmFlags.has('wf')));
 }
 
 /** Copy `mappings` from the stopped target (those the snapshot cannot provide). */
@@ -105,7 +107,7 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
  * Decide, for each mapping, what is stored. `sourcePid` is where the memory is read (the
  * snapshot child, or the stopped target); its smaps and pagemap describe the same pages.
  */
-export function planSegments(targetPid: number, maps: Mapping[], sourcePid: number, copied: Map<number, Buffer>, purpose: 'core' | 'checkpoint' = 'core'): MemorySegment[] {
+export function planSegments(maps: Mapping[], sourcePid: number, copied: Map<number, Buffer>, purpose: 'core' | 'checkpoint' = 'core'): MemorySegment[] {
   const smaps = new Map<number, SmapsEntry>(readSmaps(sourcePid).map((e) => [e.start, e]));
   const pagemap = openPagemap(sourcePid);
   const memFd = openSync(`/proc/${sourcePid}/mem`, 'r');
@@ -120,10 +122,6 @@ export function planSegments(targetPid: number, maps: Mapping[], sourcePid: numb
       if (copy) return { ...base, fileSize: size, copied: copy, reason: 'copied while stopped' };
       // A checkpoint needs every page, MADV_DONTDUMP or not; a core honours it like the kernel.
       if (purpose === 'core' && entry?.vmFlags.has('dd')) return { ...base, fileSize: 0, reason: 'MADV_DONTDUMP' };
-      if (entry?.vmFlags.has('wf')) {
-        // MADV_WIPEONFORK: the snapshot child sees zeros; read the target's live pages instead.
-        return { ...base, sourcePid: targetPid, fileSize: size, runs: whole, reason: 'MADV_WIPEONFORK: read after release' };
-      }
       if (mapping.perms[3] === 's') {
         return isAnonymousShared(mapping) ? { ...base, fileSize: size, runs: whole } : { ...base, fileSize: 0, reason: 'shared file mapping' };
       }
