@@ -275,10 +275,6 @@ export function supervise(command: string[], options: SuperviseOptions): Supervi
   return new Supervision(pid, dir, manifest, options);
 }
 
-/**
- * Restore the newest image in `dir` that restores (a damaged one is reported through
- * `onSkip`, marked in the manifest, and the next older one is tried) and supervise it.
- */
 export interface ResumeOptions extends Omit<SuperviseOptions, 'dir'> {
   /** Told about each image skipped because it is damaged. */
   onSkip?: (entry: CheckpointEntry, error: Error) => void;
@@ -288,6 +284,10 @@ export interface ResumeOptions extends Omit<SuperviseOptions, 'dir'> {
   onWarning?: (message: string) => void;
 }
 
+/**
+ * Restore the newest image in `dir` that restores (a damaged one is reported through
+ * `onSkip`, marked in the manifest, and the next older one is tried) and supervise it.
+ */
 export async function resumeSupervised(dir: string, options: ResumeOptions = {}): Promise<Supervisor> {
   const path = resolve(dir);
   const manifest = readManifest(path);
