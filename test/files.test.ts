@@ -189,6 +189,9 @@ test('every supported kind of fd is captured without disturbing the target and r
   assert.equal(ghost.contents.size, (1 << 20) + 15);
   assert.ok(ghost.contents.ranges.reduce((n, r) => n + r.data.length, 0) < 1 << 20, 'only the data ranges of the deleted file are stored');
   assert.equal(fdForInode(state, state.memfds[0].dev, state.memfds[0].ino), 15);
+  assert.equal(fileOf(30), fileOf(31), 'fds 30 and 31 are one eventfd');
+  assert.deepEqual([fileOf(30).kind, fileOf(32).kind], ['eventfd', 'eventfd']);
+  assert.notEqual(fileOf(30), fileOf(32), 'two eventfds, although on one anonymous inode');
   assert.equal(state.fds.find((e) => e.fd === 14)!.cloexec, true);
 
   // The original goes away (as after a dump), taking its pipes, FIFO buffer, memfd and deleted file with it.
@@ -268,6 +271,26 @@ test('every supported kind of fd is captured without disturbing the target and r
   for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
   assert.ok(withProcFd(s.pid, 29, O.RDONLY, (fd) => fs.readFileSync(fd)).equals(big), 'the 3 MiB memfd of fd 29');
   assert.equal(withProcFd(s.pid, 29, O.RDONLY, (fd) => fcntl(fd, F.GET_SEALS)), SEAL.SEAL, 'created without MFD_ALLOW_SEALING');
+
+  // Eventfds: counters (64 bits), semaphore mode, non-blocking, dups sharing one counter.
+  const eventfd = (fd: number) => fs.readFileSync(`/proc/${s.pid}/fdinfo/${fd}`, 'utf8');
+  assert.match(eventfd(30), /^eventfd-count:\s+5$/m);
+  assert.match(eventfd(30), /^eventfd-semaphore: 1$/m);
+  assert.match(eventfd(32), /^eventfd-count:\s+100000007$/m);
+  assert.match(eventfd(32), /^eventfd-semaphore: 0$/m);
+  assert.ok(sameOpenFile(s.pid, 30, s.pid, 31), 'fd 31 is a dup of fd 30');
+  assert.ok(!sameOpenFile(s.pid, 30, s.pid, 32), 'fd 32 is another eventfd');
+  const readCount = (fd: number) => {
+    s.remote.resetScratch();
+    const buf = s.remote.reserve(8);
+    const got = s.remote.syscallRaw(SYSCALL.read, [fd, buf, 8]).value;
+    return got === 8n ? s.remote.readMemory(buf, 8).readBigUInt64LE(0) : got;
+  };
+  assert.equal(readCount(31), 1n, 'a semaphore read takes 1');
+  assert.match(eventfd(30), /^eventfd-count:\s+4$/m, 'from the counter fd 30 shares');
+  assert.equal(readCount(32), 0x100000007n, 'a plain read takes the whole count');
+  for (let i = 0; i < 4; i++) readCount(30);
+  assert.equal(readCount(30), -11n, 'EAGAIN once the semaphore is empty: non-blocking');
   assert.equal(fs.statSync(`/proc/${s.pid}/fd/15`).mode & 0o7777, state.memfds[0].mode);
 });
 
@@ -363,7 +386,7 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
   const expect: Array<[number, RegExp]> = [
     [10, /^fd 10: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
     [11, /^fd 11: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
-    [12, /^fd 12: anon_inode:\[eventfd\]: eventfds cannot be checkpointed yet$/],
+    [12, new RegExp(`^fd 12: anon_inode:\\[eventfd\\]: it is shared with process ${child} `)],
     [13, /^fd 13: anon_inode:\[eventpoll\]: epoll instances cannot be checkpointed yet$/],
     [14, /^fd 14: anon_inode:\[signalfd\]: signalfds cannot be checkpointed yet$/],
     [15, /^fd 15: anon_inode:\[timerfd\]: timerfds cannot be checkpointed yet$/],

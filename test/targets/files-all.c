@@ -21,14 +21,18 @@
  *   26  pipe write end whose read end is closed (writing would raise SIGPIPE)
  *   27  pipe read end with 200 KiB buffered, capacity 256 KiB   28  its write end
  *   29  memfd "big": 3 MiB, byte i = (i * 7) & 0xff (more than a restorer's scratch memory)
+ *   30  eventfd, count 5, EFD_SEMAPHORE|EFD_NONBLOCK    31  dup of 30
+ *   32  eventfd, count 0x100000007 (more than its 32-bit initial value can say)
  *
  * Everything else above 2 is closed first. Writes DIR/ready when done, then pauses.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -135,6 +139,13 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7);
   if (write(fd, big, sizeof big) != (ssize_t)sizeof big) die("write");
   place(fd, 29, 0);
+
+  place(eventfd(5, EFD_SEMAPHORE | EFD_NONBLOCK), 30, 0);
+  if (dup2(30, 31) < 0) die("dup2");
+  fd = eventfd(0, 0);
+  uint64_t count = 0x100000007ULL;
+  if (write(fd, &count, 8) != 8) die("write to the eventfd");
+  place(fd, 32, 0);
 
   fd = open(in_dir("ready.tmp"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dprintf(fd, "%d\n", (int)getpid());

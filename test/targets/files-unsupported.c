@@ -2,7 +2,7 @@
  * files-unsupported: fds that cannot be checkpointed, at fixed numbers, plus one that can.
  *
  *   10  socket (AF_UNIX socketpair, one end)    11  its other end
- *   12  eventfd                                  13  epoll instance
+ *   12  eventfd (the child holds it too)          13  epoll instance
  *   14  signalfd                                 15  timerfd
  *   16  inotify instance                         17  /dev/null (supported)
  *   18  read end of a pipe whose write end only a child process holds

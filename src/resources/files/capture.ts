@@ -152,6 +152,15 @@ export function captureFiles(pid: number): FilesState {
             file = { ...common, kind: 'memfd', memfd: index };
             break;
           }
+          case 'eventfd':
+            // fdinfo: "eventfd-count: %16llx", "eventfd-semaphore: %d" (fs/eventfd.c)
+            file = {
+              ...common,
+              kind: 'eventfd',
+              count: BigInt(`0x${p.info.extra.get('eventfd-count')}`),
+              semaphore: p.info.extra.get('eventfd-semaphore') === '1',
+            };
+            break;
           case 'ghost': {
             let index = objects.get(key);
             if (index === undefined) {

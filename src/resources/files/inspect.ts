@@ -26,6 +26,9 @@ const S_IFBLK = 0o060000n;
 const S_IFIFO = 0o010000n;
 const S_IFSOCK = 0o140000n;
 
+/** Every eventfd is a file on the one anonymous inode: it is told apart by kcmp, not by inode. */
+export const EVENTFD_LINK = 'anon_inode:[eventfd]';
+
 /** Character devices with no state worth keeping, reopened by their canonical path (major 1, drivers/char/mem.c). */
 const MEM_DEVICES = new Map<number, string>([
   [3, '/dev/null'],
@@ -43,6 +46,7 @@ export type FdClass =
   | { kind: 'device'; path: string; major: number; minor: number }
   | { kind: 'pipe' }
   | { kind: 'fifo'; path: string }
+  | { kind: 'eventfd' }
   | { kind: 'socket' }
   | { kind: 'terminal' }
   | { kind: 'unsupported'; reason: string };
@@ -125,7 +129,6 @@ function fsType(path: string): number {
 function describeAnon(link: string): string {
   const what = link.replace(/^anon_inode:/, '').replace(/^\[(.*)\]$/, '$1');
   const known: Record<string, string> = {
-    eventfd: 'eventfds cannot be checkpointed yet',
     eventpoll: 'epoll instances cannot be checkpointed yet',
     signalfd: 'signalfds cannot be checkpointed yet',
     timerfd: 'timerfds cannot be checkpointed yet',
@@ -157,6 +160,7 @@ export function classify(pid: number, fd: number, link: string, st: BigIntStats)
     if (link.endsWith(' (deleted)')) return { kind: 'unsupported', reason: 'the FIFO was deleted while open and cannot be reopened' };
     return { kind: 'fifo', path: link };
   }
+  if (link === EVENTFD_LINK) return { kind: 'eventfd' };
   if (link.startsWith('anon_inode:') || link.startsWith('pidfd:')) return { kind: 'unsupported', reason: describeAnon(link.replace(/^pidfd:.*/, 'pidfd')) };
   if (!link.startsWith('/')) return { kind: 'unsupported', reason: `${link.replace(/:.*/, '')} file descriptors cannot be checkpointed` };
   if (type === S_IFCHR) {
@@ -356,6 +360,10 @@ function decide(pid: number, d: Description, all: Description[]): void {
     }
     return;
   }
+  if (cls.kind === 'eventfd' && !d.first.info.extra.has('eventfd-semaphore')) {
+    // fdinfo shows EFD_SEMAPHORE since Linux 6.7; without it the eventfd's reads cannot be told.
+    return unsupported('this kernel does not show whether an eventfd is a semaphore (eventfd-semaphore in fdinfo, Linux 6.7)');
+  }
   if (cls.kind === 'memfd' || cls.kind === 'ghost') {
     const stored = Math.min(Number(d.first.st.size), Number(d.first.st.blocks) * 512);
     if (stored > MAX_STORED_FILE_BYTES) {
@@ -383,6 +391,8 @@ export function describeKind(d: Description): string {
       return 'pipe';
     case 'fifo':
       return 'FIFO';
+    case 'eventfd':
+      return 'eventfd';
     case 'socket':
       return 'socket';
     case 'terminal':
@@ -393,16 +403,16 @@ export function describeKind(d: Description): string {
 }
 
 /**
- * Other processes that hold the pipes, FIFOs, memfds and deleted files the process is to
- * be restored with (after a restore they would no longer share them), or the other end
- * of a pipe that makes it unsupported (to name who holds it). Processes we may not look
- * into are skipped.
+ * Other processes that hold the pipes, FIFOs, memfds, deleted files and eventfds the
+ * process is to be restored with (after a restore they would no longer share them), or
+ * the other end of a pipe that makes it unsupported (to name who holds it). Processes we
+ * may not look into are skipped.
  */
 export function holdersElsewhere(pid: number, descriptions: Description[]): Map<Description, string[]> {
   const wanted = new Map<string, Description[]>(); // link text -> descriptions
   for (const d of descriptions) {
     const k = d.first.cls.kind;
-    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost')) continue;
+    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd')) continue;
     if (d.decision !== 'restore' && !(d.decision === 'unsupported' && d.halfOutside)) continue;
     const list = wanted.get(d.first.link) ?? [];
     list.push(d);
@@ -436,6 +446,7 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
       }
       for (const d of candidates) {
         if (inodeKey(d.first.st) !== key) continue;
+        if (link === EVENTFD_LINK && !sameFile(pid, d.fds[0], other, Number(fd))) continue;
         let comm = '?';
         try {
           comm = readFileSync(`/proc/${other}/comm`, 'utf8').trim();
@@ -449,6 +460,15 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
     }
   }
   return found;
+}
+
+/** kcmp(KCMP_FILE) across two processes; when it cannot tell (EPERM), assume the same file, to be safe. */
+function sameFile(pid: number, fd: number, other: number, otherFd: number): boolean {
+  try {
+    return sameOpenFile(pid, fd, other, otherFd);
+  } catch {
+    return true;
+  }
 }
 
 /** Pipes and FIFOs: both ends in the process, or stdio to outside, or an end whose other end is gone. */

@@ -7,7 +7,7 @@
  *  2. create every object and open file description at a temporary fd above every fd
  *     number the image or the process uses: files reopened by path, pipes with pipe2 +
  *     F_SETPIPE_SZ + their buffered bytes, memfds and deleted files with their contents,
- *     then positions (lseek) and flags (F_SETFL);
+ *     eventfds with their counters, then positions (lseek) and flags (F_SETFL);
  *  3. dup3 each description to each of its fd numbers (O_CLOEXEC per fd), so dup'ed fds
  *     share offset and flags as they did;
  *  4. close every fd that is not in the image (the temporaries, the stub's own).
@@ -23,6 +23,8 @@ import type { FilesState, OpenFile, StoredContents } from './state.js';
 
 const NR_pwrite64 = 18;
 const NR_fchmod = 91;
+const NR_eventfd2 = 290;
+const EFD_SEMAPHORE = 1;
 const AT_FDCWD = -100;
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
@@ -278,6 +280,22 @@ class FdTableBuilder {
     }
   }
 
+  private buildEventfds(): void {
+    for (const file of this.state.files) {
+      if (file.kind !== 'eventfd') continue;
+      this.current = file;
+      const nonblock = file.flags & O.NONBLOCK;
+      const fd = this.high(this.sys(NR_eventfd2, [0, O.CLOEXEC | nonblock | (file.semaphore ? EFD_SEMAPHORE : 0)], 'eventfd2'));
+      // The initial value is 32 bits; a write adds all 64.
+      if (file.count > 0n) {
+        const count = Buffer.alloc(8);
+        count.writeBigUInt64LE(file.count);
+        this.writeAll(fd, count, null);
+      }
+      this.temps.set(file.id, { fd, flags: O.RDWR | nonblock });
+    }
+  }
+
   build(ignoreChangedFiles: boolean): RestoreFilesResult {
     const { remote, state } = this;
     const warnings = verifyOpenFiles(state, ignoreChangedFiles);
@@ -304,6 +322,7 @@ class FdTableBuilder {
     this.buildFifos();
     this.buildMemfds();
     this.buildGhosts();
+    this.buildEventfds();
     for (const file of state.files) {
       this.current = file;
       if (file.kind === 'regular' || file.kind === 'directory' || file.kind === 'device') {

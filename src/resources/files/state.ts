@@ -4,7 +4,8 @@
  *
  *   fd number  ->  open file description (flags, position; shared by dup'ed fds)
  *              ->  the object behind it (a path, or a pipe/FIFO/memfd/deleted file that
- *                  several descriptions may share and whose contents the image stores)
+ *                  several descriptions may share and whose contents the image stores;
+ *                  an eventfd's counter belongs to its one description)
  *
  * Restore creates each object once, each description once, and installs every fd as a
  * duplicate of its description, so dup'ed fds keep sharing their offset and flags.
@@ -78,6 +79,18 @@ export interface FifoFile extends OpenFileCommon {
 }
 
 /**
+ * An eventfd: the object is the description itself (eventfd2 makes one file per counter;
+ * dups share it), so its counter lives here. f_flags carry O_NONBLOCK.
+ */
+export interface EventfdFile extends OpenFileCommon {
+  kind: 'eventfd';
+  /** The counter (fdinfo eventfd-count). */
+  count: bigint;
+  /** EFD_SEMAPHORE: each read takes 1 instead of the whole count. */
+  semaphore: boolean;
+}
+
+/**
  * A description that leads outside the process (a terminal, a socket, a pipe whose other
  * end another process holds) on fd 0, 1 or 2: at restore, each of its fds 0-2 becomes a
  * duplicate of the restorer's own fd of that number, and its other fds duplicates of the
@@ -88,7 +101,7 @@ export interface InheritedFile extends OpenFileCommon {
   stdio: number;
 }
 
-export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | InheritedFile;
+export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | InheritedFile;
 
 /** File contents stored in the image: only the data ranges (SEEK_DATA/SEEK_HOLE); the rest is holes. */
 export interface StoredContents {
