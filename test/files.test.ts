@@ -192,6 +192,7 @@ test('every supported kind of fd is captured without disturbing the target and r
   assert.equal(fileOf(30), fileOf(31), 'fds 30 and 31 are one eventfd');
   assert.deepEqual([fileOf(30).kind, fileOf(32).kind], ['eventfd', 'eventfd']);
   assert.notEqual(fileOf(30), fileOf(32), 'two eventfds, although on one anonymous inode');
+  assert.deepEqual([fileOf(33).kind, fileOf(34).kind, fileOf(35).kind], ['timerfd', 'timerfd', 'signalfd']);
   assert.equal(state.fds.find((e) => e.fd === 14)!.cloexec, true);
 
   // The original goes away (as after a dump), taking its pipes, FIFO buffer, memfd and deleted file with it.
@@ -291,6 +292,23 @@ test('every supported kind of fd is captured without disturbing the target and r
   assert.equal(readCount(32), 0x100000007n, 'a plain read takes the whole count');
   for (let i = 0; i < 4; i++) readCount(30);
   assert.equal(readCount(30), -11n, 'EAGAIN once the semaphore is empty: non-blocking');
+
+  // Timerfds: clock, time left (counted from the restore), interval, unread expirations.
+  const timer = (fd: number) => {
+    const info = eventfd(fd);
+    const pair = (key: string) => (new RegExp(`^${key}: \\((\\d+), (\\d+)\\)$`, 'm').exec(info) ?? []).slice(1).map(Number);
+    return { clockid: Number(/^clockid: (\d+)$/m.exec(info)?.[1]), ticks: Number(/^ticks: (\d+)$/m.exec(info)?.[1]), value: pair('it_value'), interval: pair('it_interval') };
+  };
+  const t33 = timer(33);
+  assert.equal(t33.clockid, 1, 'CLOCK_MONOTONIC');
+  assert.deepEqual(t33.interval, [1, 500_000_000]);
+  assert.ok(t33.value[0] >= 90 && t33.value[0] < 100, `about 100 s left: ${t33.value}`);
+  assert.equal(t33.ticks, 0);
+  assert.deepEqual(timer(34), { clockid: 0, ticks: 1, value: [0, 0], interval: [0, 0] }, 'an expired one-shot with its expiration unread');
+  assert.equal(readCount(34), 1n, 'which a read returns');
+  assert.equal(readCount(33), -11n, 'fd 33 has not expired: EAGAIN, non-blocking');
+  // The signalfd: its mask and flags.
+  assert.match(eventfd(35), /^sigmask:\s+0*4200$/m, 'SIGUSR1 (10) and SIGTERM (15)');
   assert.equal(fs.statSync(`/proc/${s.pid}/fd/15`).mode & 0o7777, state.memfds[0].mode);
 });
 
@@ -388,8 +406,7 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     [11, /^fd 11: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
     [12, new RegExp(`^fd 12: anon_inode:\\[eventfd\\]: it is shared with process ${child} `)],
     [13, /^fd 13: anon_inode:\[eventpoll\]: epoll instances cannot be checkpointed yet$/],
-    [14, /^fd 14: anon_inode:\[signalfd\]: signalfds cannot be checkpointed yet$/],
-    [15, /^fd 15: anon_inode:\[timerfd\]: timerfds cannot be checkpointed yet$/],
+    [15, new RegExp(`^fd 15: anon_inode:\\[timerfd\\]: it is shared with process ${child} `)],
     [16, /^fd 16: anon_inode:inotify: inotify instances cannot be checkpointed yet$/],
     [18, new RegExp(`^fd 18: pipe:\\[\\d+\\]: the other end of pipe:\\[\\d+\\] is open outside the process.*also open in process ${child} `)],
     [19, new RegExp(`^fd 19: pipe:\\[\\d+\\]: it is shared with process ${child} `)],
@@ -404,6 +421,7 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     assert.match(`${f.what}: ${f.reason}`, re);
   }
   assert.equal(findings.get(17)!.supported, true, '/dev/null is supported');
+  assert.equal(findings.get(14)!.supported, true, 'a signalfd is supported, shared or not: it only reads its reader\'s signals');
   assert.match(findings.get(17)!.what, /^fd 17: \/dev\/null$/);
 
   const frozen = freeze(pid);

@@ -23,6 +23,9 @@
  *   29  memfd "big": 3 MiB, byte i = (i * 7) & 0xff (more than a restorer's scratch memory)
  *   30  eventfd, count 5, EFD_SEMAPHORE|EFD_NONBLOCK    31  dup of 30
  *   32  eventfd, count 0x100000007 (more than its 32-bit initial value can say)
+ *   33  timerfd, CLOCK_MONOTONIC, O_NONBLOCK, 100 s to go, then every 1.5 s
+ *   34  timerfd, CLOCK_REALTIME, a 1 ms one-shot that has expired, unread (1 tick)
+ *   35  signalfd for SIGUSR1 and SIGTERM, O_NONBLOCK
  *
  * Everything else above 2 is closed first. Writes DIR/ready when done, then pauses.
  */
@@ -34,6 +37,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -146,6 +153,22 @@ int main(int argc, char **argv) {
   uint64_t count = 0x100000007ULL;
   if (write(fd, &count, 8) != 8) die("write to the eventfd");
   place(fd, 32, 0);
+
+  fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  struct itimerspec later = {{1, 500 * 1000 * 1000}, {100, 0}};
+  if (fd < 0 || timerfd_settime(fd, 0, &later, NULL) != 0) die("timerfd 33");
+  place(fd, 33, 0);
+  fd = timerfd_create(CLOCK_REALTIME, 0);
+  struct itimerspec once = {{0, 0}, {0, 1000 * 1000}};
+  if (fd < 0 || timerfd_settime(fd, 0, &once, NULL) != 0) die("timerfd 34");
+  struct timespec ms5 = {0, 5 * 1000 * 1000};
+  nanosleep(&ms5, NULL);
+  place(fd, 34, 0);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR1);
+  sigaddset(&mask, SIGTERM);
+  place(signalfd(-1, &mask, SFD_NONBLOCK), 35, 0);
 
   fd = open(in_dir("ready.tmp"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dprintf(fd, "%d\n", (int)getpid());

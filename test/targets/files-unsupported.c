@@ -3,7 +3,7 @@
  *
  *   10  socket (AF_UNIX socketpair, one end)    11  its other end
  *   12  eventfd (the child holds it too)          13  epoll instance
- *   14  signalfd                                 15  timerfd
+ *   14  signalfd (supported)                     15  timerfd (the child holds it too)
  *   16  inotify instance                         17  /dev/null (supported)
  *   18  read end of a pipe whose write end only a child process holds
  *   19/20  a pipe with both ends here, also held by that child

@@ -5,11 +5,11 @@
  * usage: restore-refuse KIND
  *   socket    a connected AF_UNIX socketpair (fds reported on the ready line)
  *   tcp       a TCP socket listening on 127.0.0.1 (ephemeral port)
- *   timerfd   a timerfd, armed every 10 ms
+ *   epoll     an epoll instance watching a pipe
  *   child     a forked child, paused (its pid on the ready line)
  *
  * Prints "ready PID fd=N [child=C]", then "tick N" every 20 ms. Every tick also checks
- * that the held object still works (the timerfd still expires, the socketpair still
+ * that the held object still works (the epoll instance still reports its pipe, the socketpair still
  * carries a byte, the child is still ours and alive) and prints "broken WHY" if not.
  */
 #define _GNU_SOURCE
@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/timerfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,7 +28,7 @@
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s socket|tcp|timerfd|child\n", argv[0]);
+    fprintf(stderr, "usage: %s socket|tcp|epoll|child\n", argv[0]);
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -46,10 +46,11 @@ int main(int argc, char **argv) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0) return 2;
-  } else if (strcmp(kind, "timerfd") == 0) {
-    fd = timerfd_create(CLOCK_MONOTONIC, 0);
-    struct itimerspec every = {{0, 10 * 1000 * 1000}, {0, 10 * 1000 * 1000}};
-    if (fd < 0 || timerfd_settime(fd, 0, &every, NULL) != 0) return 2;
+  } else if (strcmp(kind, "epoll") == 0) {
+    int p[2];
+    fd = epoll_create1(0);
+    struct epoll_event in = {.events = EPOLLIN, .data.u64 = 42};
+    if (fd < 0 || pipe(p) != 0 || write(p[1], "x", 1) != 1 || epoll_ctl(fd, EPOLL_CTL_ADD, p[0], &in) != 0) return 2;
   } else if (strcmp(kind, "child") == 0) {
     child = fork();
     if (child == 0) {
@@ -63,9 +64,9 @@ int main(int argc, char **argv) {
   for (unsigned long n = 0;; n++) {
     nanosleep(&ts, NULL);
     const char *broken = NULL;
-    if (strcmp(kind, "timerfd") == 0) {
-      uint64_t expirations = 0;
-      if (read(fd, &expirations, 8) != 8 || expirations == 0) broken = "timerfd";
+    if (strcmp(kind, "epoll") == 0) {
+      struct epoll_event ev;
+      if (epoll_wait(fd, &ev, 1, 0) != 1 || ev.data.u64 != 42) broken = "epoll";
     } else if (strcmp(kind, "socket") == 0) {
       char c = 'x', d = 0;
       if (write(other, &c, 1) != 1 || read(fd, &d, 1) != 1 || d != 'x') broken = "socketpair";

@@ -161,6 +161,27 @@ export function captureFiles(pid: number): FilesState {
               semaphore: p.info.extra.get('eventfd-semaphore') === '1',
             };
             break;
+          case 'timerfd': {
+            // fdinfo: "clockid: %d", "ticks: %llu", "it_value: (%llu, %llu)", "it_interval: (...)" (fs/timerfd.c)
+            const pair = (key: string): [number, number] => {
+              const m = /^\((\d+), (\d+)\)$/.exec(p.info.extra.get(key) ?? '');
+              if (!m) throw new Error(`no ${key} in its fdinfo`);
+              return [Number(m[1]), Number(m[2])];
+            };
+            file = {
+              ...common,
+              kind: 'timerfd',
+              clockid: Number(p.info.extra.get('clockid')),
+              ticks: BigInt(p.info.extra.get('ticks') ?? '0'),
+              value: pair('it_value'),
+              interval: pair('it_interval'),
+            };
+            break;
+          }
+          case 'signalfd':
+            // fdinfo: "sigmask: %016llx" (fs/signalfd.c), bit N-1 for signal N
+            file = { ...common, kind: 'signalfd', mask: BigInt(`0x${p.info.extra.get('sigmask')}`) };
+            break;
           case 'ghost': {
             let index = objects.get(key);
             if (index === undefined) {

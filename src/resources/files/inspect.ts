@@ -26,8 +26,16 @@ const S_IFBLK = 0o060000n;
 const S_IFIFO = 0o010000n;
 const S_IFSOCK = 0o140000n;
 
-/** Every eventfd is a file on the one anonymous inode: it is told apart by kcmp, not by inode. */
+/**
+ * Eventfds, timerfds and signalfds are files on the one anonymous inode: they are told
+ * apart by kcmp, not by inode. The first two hold state that a sharer would see change.
+ */
 export const EVENTFD_LINK = 'anon_inode:[eventfd]';
+export const TIMERFD_LINK = 'anon_inode:[timerfd]';
+export const SIGNALFD_LINK = 'anon_inode:[signalfd]';
+const SHARED_STATE_LINKS = new Set([EVENTFD_LINK, TIMERFD_LINK]);
+/** TFD_TIMER_CANCEL_ON_SET in fdinfo's "settime flags". */
+const TFD_TIMER_CANCEL_ON_SET = 2;
 
 /** Character devices with no state worth keeping, reopened by their canonical path (major 1, drivers/char/mem.c). */
 const MEM_DEVICES = new Map<number, string>([
@@ -47,6 +55,8 @@ export type FdClass =
   | { kind: 'pipe' }
   | { kind: 'fifo'; path: string }
   | { kind: 'eventfd' }
+  | { kind: 'timerfd' }
+  | { kind: 'signalfd' }
   | { kind: 'socket' }
   | { kind: 'terminal' }
   | { kind: 'unsupported'; reason: string };
@@ -130,8 +140,6 @@ function describeAnon(link: string): string {
   const what = link.replace(/^anon_inode:/, '').replace(/^\[(.*)\]$/, '$1');
   const known: Record<string, string> = {
     eventpoll: 'epoll instances cannot be checkpointed yet',
-    signalfd: 'signalfds cannot be checkpointed yet',
-    timerfd: 'timerfds cannot be checkpointed yet',
     inotify: 'inotify instances cannot be checkpointed yet',
     fanotify: 'fanotify instances cannot be checkpointed yet',
     io_uring: 'io_uring instances cannot be checkpointed',
@@ -161,6 +169,8 @@ export function classify(pid: number, fd: number, link: string, st: BigIntStats)
     return { kind: 'fifo', path: link };
   }
   if (link === EVENTFD_LINK) return { kind: 'eventfd' };
+  if (link === TIMERFD_LINK) return { kind: 'timerfd' };
+  if (link === SIGNALFD_LINK) return { kind: 'signalfd' };
   if (link.startsWith('anon_inode:') || link.startsWith('pidfd:')) return { kind: 'unsupported', reason: describeAnon(link.replace(/^pidfd:.*/, 'pidfd')) };
   if (!link.startsWith('/')) return { kind: 'unsupported', reason: `${link.replace(/:.*/, '')} file descriptors cannot be checkpointed` };
   if (type === S_IFCHR) {
@@ -364,6 +374,9 @@ function decide(pid: number, d: Description, all: Description[]): void {
     // fdinfo shows EFD_SEMAPHORE since Linux 6.7; without it the eventfd's reads cannot be told.
     return unsupported('this kernel does not show whether an eventfd is a semaphore (eventfd-semaphore in fdinfo, Linux 6.7)');
   }
+  if (cls.kind === 'timerfd' && parseInt(d.first.info.extra.get('settime flags') ?? '0', 8) & TFD_TIMER_CANCEL_ON_SET) {
+    return unsupported('a timerfd set with TFD_TIMER_CANCEL_ON_SET cannot be checkpointed yet');
+  }
   if (cls.kind === 'memfd' || cls.kind === 'ghost') {
     const stored = Math.min(Number(d.first.st.size), Number(d.first.st.blocks) * 512);
     if (stored > MAX_STORED_FILE_BYTES) {
@@ -393,6 +406,10 @@ export function describeKind(d: Description): string {
       return 'FIFO';
     case 'eventfd':
       return 'eventfd';
+    case 'timerfd':
+      return 'timerfd';
+    case 'signalfd':
+      return 'signalfd';
     case 'socket':
       return 'socket';
     case 'terminal':
@@ -403,7 +420,7 @@ export function describeKind(d: Description): string {
 }
 
 /**
- * Other processes that hold the pipes, FIFOs, memfds, deleted files and eventfds the
+ * Other processes that hold the pipes, FIFOs, memfds, deleted files, eventfds and timerfds the
  * process is to be restored with (after a restore they would no longer share them), or
  * the other end of a pipe that makes it unsupported (to name who holds it). Processes we
  * may not look into are skipped.
@@ -412,7 +429,7 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
   const wanted = new Map<string, Description[]>(); // link text -> descriptions
   for (const d of descriptions) {
     const k = d.first.cls.kind;
-    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd')) continue;
+    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd' || k === 'timerfd')) continue;
     if (d.decision !== 'restore' && !(d.decision === 'unsupported' && d.halfOutside)) continue;
     const list = wanted.get(d.first.link) ?? [];
     list.push(d);
@@ -446,7 +463,7 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
       }
       for (const d of candidates) {
         if (inodeKey(d.first.st) !== key) continue;
-        if (link === EVENTFD_LINK && !sameFile(pid, d.fds[0], other, Number(fd))) continue;
+        if (SHARED_STATE_LINKS.has(link) && !sameFile(pid, d.fds[0], other, Number(fd))) continue;
         let comm = '?';
         try {
           comm = readFileSync(`/proc/${other}/comm`, 'utf8').trim();

@@ -7,7 +7,8 @@
  *  2. create every object and open file description at a temporary fd above every fd
  *     number the image or the process uses: files reopened by path, pipes with pipe2 +
  *     F_SETPIPE_SZ + their buffered bytes, memfds and deleted files with their contents,
- *     eventfds with their counters, then positions (lseek) and flags (F_SETFL);
+ *     eventfds with their counters, timerfds armed again with their pending expirations,
+ *     signalfds, then positions (lseek) and flags (F_SETFL);
  *  3. dup3 each description to each of its fd numbers (O_CLOEXEC per fd), so dup'ed fds
  *     share offset and flags as they did;
  *  4. close every fd that is not in the image (the temporaries, the stub's own).
@@ -24,7 +25,12 @@ import type { FilesState, OpenFile, StoredContents } from './state.js';
 const NR_pwrite64 = 18;
 const NR_fchmod = 91;
 const NR_eventfd2 = 290;
+const NR_timerfd_create = 283;
+const NR_timerfd_settime = 286;
+const NR_signalfd4 = 289;
 const EFD_SEMAPHORE = 1;
+/** _IOW('T', 0, __u64) (include/uapi/linux/timerfd.h; needs CONFIG_CHECKPOINT_RESTORE). */
+const TFD_IOC_SET_TICKS = 0x40085400;
 const AT_FDCWD = -100;
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
@@ -296,6 +302,46 @@ class FdTableBuilder {
     }
   }
 
+  private buildTimerfds(): void {
+    for (const file of this.state.files) {
+      if (file.kind !== 'timerfd') continue;
+      this.current = file;
+      const nonblock = file.flags & O.NONBLOCK;
+      const fd = this.high(this.sys(NR_timerfd_create, [file.clockid, O.CLOEXEC | nonblock], `timerfd_create(clock ${file.clockid})`));
+      // A periodic timer that expired and was not read since shows no time left: the kernel
+      // re-arms it only at the next read. It goes on one interval from now.
+      const expiredPeriodic = file.value[0] === 0 && file.value[1] === 0 && (file.interval[0] !== 0 || file.interval[1] !== 0);
+      const value = expiredPeriodic ? file.interval : file.value;
+      if (value[0] !== 0 || value[1] !== 0) {
+        const spec = Buffer.alloc(32); // struct itimerspec: it_interval, it_value
+        spec.writeBigInt64LE(BigInt(file.interval[0]), 0);
+        spec.writeBigInt64LE(BigInt(file.interval[1]), 8);
+        spec.writeBigInt64LE(BigInt(value[0]), 16);
+        spec.writeBigInt64LE(BigInt(value[1]), 24);
+        this.sys(NR_timerfd_settime, [fd, 0, this.put(spec), 0], 'timerfd_settime');
+      }
+      // After timerfd_settime, which clears them.
+      if (file.ticks > 0n) {
+        const ticks = Buffer.alloc(8);
+        ticks.writeBigUInt64LE(file.ticks);
+        this.sys(SYSCALL.ioctl, [fd, TFD_IOC_SET_TICKS, this.put(ticks)], `ioctl(TFD_IOC_SET_TICKS ${file.ticks})`);
+      }
+      this.temps.set(file.id, { fd, flags: O.RDWR | nonblock });
+    }
+  }
+
+  private buildSignalfds(): void {
+    for (const file of this.state.files) {
+      if (file.kind !== 'signalfd') continue;
+      this.current = file;
+      const nonblock = file.flags & O.NONBLOCK;
+      const mask = Buffer.alloc(8);
+      mask.writeBigUInt64LE(file.mask);
+      const fd = this.high(this.sys(NR_signalfd4, [-1, this.put(mask), 8, O.CLOEXEC | nonblock], 'signalfd4'));
+      this.temps.set(file.id, { fd, flags: O.RDWR | nonblock });
+    }
+  }
+
   build(ignoreChangedFiles: boolean): RestoreFilesResult {
     const { remote, state } = this;
     const warnings = verifyOpenFiles(state, ignoreChangedFiles);
@@ -323,6 +369,8 @@ class FdTableBuilder {
     this.buildMemfds();
     this.buildGhosts();
     this.buildEventfds();
+    this.buildTimerfds();
+    this.buildSignalfds();
     for (const file of state.files) {
       this.current = file;
       if (file.kind === 'regular' || file.kind === 'directory' || file.kind === 'device') {

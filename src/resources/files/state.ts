@@ -5,7 +5,8 @@
  *   fd number  ->  open file description (flags, position; shared by dup'ed fds)
  *              ->  the object behind it (a path, or a pipe/FIFO/memfd/deleted file that
  *                  several descriptions may share and whose contents the image stores;
- *                  an eventfd's counter belongs to its one description)
+ *                  an eventfd's counter, a timerfd's timer, a signalfd's mask belong
+ *                  to their one description)
  *
  * Restore creates each object once, each description once, and installs every fd as a
  * duplicate of its description, so dup'ed fds keep sharing their offset and flags.
@@ -91,6 +92,29 @@ export interface EventfdFile extends OpenFileCommon {
 }
 
 /**
+ * A timerfd (like an eventfd, the description is the object): its clock, the time left to
+ * its next expiry and its interval, and the expirations not read yet. A timer set with
+ * TFD_TIMER_ABSTIME comes back relative, as every timer does: time as an image does not count.
+ * A periodic timer with unread expirations comes back with those (`ticks`), but not with
+ * the periods that passed since the first of them, which the kernel counts only at a read.
+ */
+export interface TimerfdFile extends OpenFileCommon {
+  kind: 'timerfd';
+  clockid: number;
+  /** Expirations not read yet. */
+  ticks: bigint;
+  /** Time left to the next expiry, [seconds, nanoseconds]; [0, 0]: disarmed. */
+  value: [number, number];
+  interval: [number, number];
+}
+
+/** A signalfd: the signals it reads (the signals themselves are the process's and threads'). */
+export interface SignalfdFile extends OpenFileCommon {
+  kind: 'signalfd';
+  mask: bigint;
+}
+
+/**
  * A description that leads outside the process (a terminal, a socket, a pipe whose other
  * end another process holds) on fd 0, 1 or 2: at restore, each of its fds 0-2 becomes a
  * duplicate of the restorer's own fd of that number, and its other fds duplicates of the
@@ -101,7 +125,7 @@ export interface InheritedFile extends OpenFileCommon {
   stdio: number;
 }
 
-export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | InheritedFile;
+export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | TimerfdFile | SignalfdFile | InheritedFile;
 
 /** File contents stored in the image: only the data ranges (SEEK_DATA/SEEK_HOLE); the rest is holes. */
 export interface StoredContents {
