@@ -192,7 +192,10 @@ test('every supported kind of fd is captured without disturbing the target and r
   assert.equal(fileOf(30), fileOf(31), 'fds 30 and 31 are one eventfd');
   assert.deepEqual([fileOf(30).kind, fileOf(32).kind], ['eventfd', 'eventfd']);
   assert.notEqual(fileOf(30), fileOf(32), 'two eventfds, although on one anonymous inode');
-  assert.deepEqual([fileOf(33).kind, fileOf(34).kind, fileOf(35).kind], ['timerfd', 'timerfd', 'signalfd']);
+  assert.deepEqual([fileOf(33).kind, fileOf(34).kind, fileOf(35).kind, fileOf(36).kind], ['timerfd', 'timerfd', 'signalfd', 'epoll']);
+  const epollLines = (pid: number) => (fs.readFileSync(`/proc/${pid}/fdinfo/36`, 'utf8').match(/^tfd:\s+\d+\s+events:\s+\S+\s+data:\s+\S+/gm) ?? []).map((l) => l.replace(/\s+/g, ' ')).sort(); // in the order of the kernel's tree of files
+  const watchedBefore = epollLines(pid);
+  assert.equal(watchedBefore.length, 2, `fd 36 watches two files: ${watchedBefore}`);
   assert.equal(state.fds.find((e) => e.fd === 14)!.cloexec, true);
 
   // The original goes away (as after a dump), taking its pipes, FIFO buffer, memfd and deleted file with it.
@@ -201,6 +204,13 @@ test('every supported kind of fd is captured without disturbing the target and r
   const s = stub(t);
   restoreInto(s, state);
   const after = fdTable(s.pid);
+  assert.deepEqual(epollLines(s.pid), watchedBefore, 'fd 36 watches the same fds, events and data');
+  // And reports what is ready: fd 17 has "abc" buffered, fd 32 a count.
+  s.remote.resetScratch();
+  const events = s.remote.reserve(12 * 4);
+  const ready = Number(s.remote.syscall(232 /* epoll_wait */, [36, events, 4, 0], 'epoll_wait'));
+  const readyData = Array.from({ length: ready }, (_, i) => s.remote.readMemory(events + BigInt(12 * i + 4), 8).readBigUInt64LE(0)).sort((a, b) => (a < b ? -1 : 1));
+  assert.deepEqual(readyData, [32n, 0x1122334455667788n], 'epoll_wait reports both, with their data');
   assert.deepEqual([...after.keys()].sort((a, b) => a - b), [...before.keys()].sort((a, b) => a - b), 'the same fd numbers, and no other');
   for (const [fd, was] of before) {
     const now = after.get(fd)!;
@@ -405,7 +415,7 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     [10, /^fd 10: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
     [11, /^fd 11: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
     [12, new RegExp(`^fd 12: anon_inode:\\[eventfd\\]: it is shared with process ${child} `)],
-    [13, /^fd 13: anon_inode:\[eventpoll\]: epoll instances cannot be checkpointed yet$/],
+    [13, new RegExp(`^fd 13: anon_inode:\\[eventpoll\\]: it is shared with process ${child} `)],
     [15, new RegExp(`^fd 15: anon_inode:\\[timerfd\\]: it is shared with process ${child} `)],
     [16, /^fd 16: anon_inode:inotify: inotify instances cannot be checkpointed yet$/],
     [18, new RegExp(`^fd 18: pipe:\\[\\d+\\]: the other end of pipe:\\[\\d+\\] is open outside the process.*also open in process ${child} `)],

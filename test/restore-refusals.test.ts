@@ -2,10 +2,10 @@
  * What `stasis dump` must refuse, and how: exit 1, a message naming the file descriptor
  * or the child process, no image (nor any temporary file) written, and the process left
  * running untouched: not stopped, not traced, still ticking, and what it holds still
- * working (test/targets/restore-refuse.c checks its socket, epoll instance or child at every
+ * working (test/targets/restore-refuse.c checks its socket, inotify instance or child at every
  * tick and prints "broken ..." if one stopped working).
  *
- * Cases: an AF_UNIX socketpair, a listening TCP socket, an epoll instance, a forked child, and
+ * Cases: an AF_UNIX socketpair, a listening TCP socket, an inotify instance, a forked child, and
  * bash running an external command (a child it did not write).
  */
 import { test, type TestContext } from 'node:test';
@@ -38,13 +38,13 @@ async function refused(t: TestContext, target: Target, message: RegExp, opts: { 
   assert.deepEqual(broken, [], 'what it holds still works');
 }
 
-for (const kind of ['socket', 'tcp', 'epoll'] as const) {
-  test(`a process with ${kind === 'tcp' ? 'a listening TCP socket' : kind === 'socket' ? 'a socketpair' : 'an epoll instance'}: the dump is refused naming the fd, the process runs on untouched`, async (t) => {
+for (const kind of ['socket', 'tcp', 'inotify'] as const) {
+  test(`a process with ${kind === 'tcp' ? 'a listening TCP socket' : kind === 'socket' ? 'a socketpair' : 'an inotify instance'}: the dump is refused naming the fd, the process runs on untouched`, async (t) => {
     const target = await startTarget(t, 'restore-refuse', { args: [kind] });
     const fd = Number(target.readyFields.find((f) => f.startsWith('fd='))?.slice(3));
     assert.ok(fd >= 3, `the target reports its fd: ${target.readyFields.join(' ')}`);
     await target.waitForLine(/^tick 2$/);
-    const what = kind === 'epoll' ? 'eventpoll' : 'socket';
+    const what = kind === 'inotify' ? 'inotify' : 'socket';
     await refused(t, target, new RegExp(`\\bfd ${fd}\\b[^\\n]*${what}`, 'i'));
   });
 }
@@ -61,9 +61,9 @@ test('a process with a child: the dump is refused naming the child, parent and c
 });
 
 test('--leave-running does not change a refusal', async (t) => {
-  const target = await startTarget(t, 'restore-refuse', { args: ['epoll'] });
+  const target = await startTarget(t, 'restore-refuse', { args: ['inotify'] });
   await target.waitForLine(/^tick 2$/);
-  await refused(t, target, /epoll/i, { leaveRunning: true });
+  await refused(t, target, /inotify/i, { leaveRunning: true });
 });
 
 test('bash running an external command (a child): the dump is refused naming the child, bash runs on', async (t) => {

@@ -30,10 +30,19 @@ export interface FdInfo {
   locks: string[];
   /** Every other line, by key (eventfd-count, tfd, inotify, sigmask, ...). */
   extra: Map<string, string>;
+  /** An epoll instance's registrations ('tfd:' lines, fs/eventpoll.c ep_show_fdinfo). */
+  epollTargets: EpollTarget[];
+}
+
+export interface EpollTarget {
+  /** The fd number the file was registered under. */
+  fd: number;
+  events: number;
+  data: bigint;
 }
 
 export function parseFdInfo(text: string): FdInfo {
-  const info: FdInfo = { pos: 0n, flags: 0, mntId: 0, ino: 0n, locks: [], extra: new Map() };
+  const info: FdInfo = { pos: 0n, flags: 0, mntId: 0, ino: 0n, locks: [], extra: new Map(), epollTargets: [] };
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
@@ -55,6 +64,12 @@ export function parseFdInfo(text: string): FdInfo {
       case 'lock':
         info.locks.push(value);
         break;
+      case 'tfd': {
+        // "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x"
+        const m = /^(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)/.exec(value);
+        if (m) info.epollTargets.push({ fd: Number(m[1]), events: parseInt(m[2], 16), data: BigInt(`0x${m[3]}`) });
+        break;
+      }
       default:
         if (!info.extra.has(key)) info.extra.set(key, value);
     }

@@ -67,6 +67,8 @@ const SYS_pidfd_open = 434;
 const SYS_pidfd_getfd = 438;
 const KCMP_FILE = 0;
 const KCMP_FILES = 2;
+const KCMP_EPOLL_TFD = 7;
+const kcmpEpollRaw = libc.func('long syscall(long number, long pid1, long pid2, long type, long fd, _In_ uint32_t *slot)');
 const ENXIO = 6;
 
 /** pipe2(2): [read end, write end]. */
@@ -142,6 +144,16 @@ export function pollNow(fd: number, events: number): number {
 export function sameOpenFile(pid1: number, fd1: number, pid2: number, fd2: number): boolean {
   const r = Number(syscallRaw(SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2, 0));
   if (r === -1) throw errnoError(lastErrno(), 'kcmp(KCMP_FILE)', { pid: pid1 });
+  return r === 0;
+}
+
+/**
+ * kcmp(KCMP_EPOLL_TFD): whether fd `fd` of `pid` is the file that epoll instance `epfd`
+ * of `pid` watches under fd number `tfd` (struct kcmp_epoll_slot {efd, tfd, toff}).
+ */
+export function isEpollTarget(pid: number, fd: number, epfd: number, tfd: number): boolean {
+  const r = Number(kcmpEpollRaw(SYS_kcmp, pid, pid, KCMP_EPOLL_TFD, fd, [epfd, tfd, 0]));
+  if (r === -1) throw errnoError(lastErrno(), 'kcmp(KCMP_EPOLL_TFD)', { pid });
   return r === 0;
 }
 

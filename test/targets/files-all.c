@@ -26,6 +26,8 @@
  *   33  timerfd, CLOCK_MONOTONIC, O_NONBLOCK, 100 s to go, then every 1.5 s
  *   34  timerfd, CLOCK_REALTIME, a 1 ms one-shot that has expired, unread (1 tick)
  *   35  signalfd for SIGUSR1 and SIGTERM, O_NONBLOCK
+ *   36  epoll instance watching fd 17 (EPOLLIN, data 0x1122334455667788) and fd 32
+ *       (EPOLLIN|EPOLLET, data 32)
  *
  * Everything else above 2 is closed first. Writes DIR/ready when done, then pauses.
  */
@@ -36,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -169,6 +172,10 @@ int main(int argc, char **argv) {
   sigaddset(&mask, SIGUSR1);
   sigaddset(&mask, SIGTERM);
   place(signalfd(-1, &mask, SFD_NONBLOCK), 35, 0);
+  place(epoll_create1(0), 36, 0);
+  struct epoll_event on17 = {.events = EPOLLIN, .data.u64 = 0x1122334455667788ULL};
+  struct epoll_event on32 = {.events = EPOLLIN | EPOLLET, .data.u64 = 32};
+  if (epoll_ctl(36, EPOLL_CTL_ADD, 17, &on17) != 0 || epoll_ctl(36, EPOLL_CTL_ADD, 32, &on32) != 0) die("epoll_ctl");
 
   fd = open(in_dir("ready.tmp"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dprintf(fd, "%d\n", (int)getpid());

@@ -2,7 +2,7 @@
  * files-unsupported: fds that cannot be checkpointed, at fixed numbers, plus one that can.
  *
  *   10  socket (AF_UNIX socketpair, one end)    11  its other end
- *   12  eventfd (the child holds it too)          13  epoll instance
+ *   12  eventfd (the child holds it too)          13  epoll instance (the child too)
  *   14  signalfd (supported)                     15  timerfd (the child holds it too)
  *   16  inotify instance                         17  /dev/null (supported)
  *   18  read end of a pipe whose write end only a child process holds

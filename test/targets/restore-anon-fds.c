@@ -1,5 +1,6 @@
 /*
- * restore-anon-fds: eventfds, timerfds and a signalfd across a restore, checked from inside.
+ * restore-anon-fds: eventfds, timerfds, a signalfd and epoll across a restore, checked
+ * from inside.
  *
  * usage: restore-anon-fds TRIGGER
  *
@@ -8,8 +9,13 @@
  *   tick    a timerfd expiring every 50 ms, never read before the dump
  *   once    a timerfd that expired once (1 ms one-shot), unread, O_NONBLOCK
  *   sig     a signalfd for SIGUSR1 (blocked in every thread); one SIGUSR1 is pending
+ *   ep      an epoll instance watching sem (data 0xa), tick (0xb) and sig (0xc)
+ *   loop    an epoll instance watching the eventfd ring (data 0x1009), a thread blocked
+ *           in epoll_wait() on it, as an event loop would be
  *
  * Verdicts after the restore, then "done N":
+ *   epoll      epoll_wait on ep reports sem, tick and sig ready, with their data
+ *   eventloop  the thread in epoll_wait() wakes with 0x1009 when ring is written to
  *   semaphore  three reads through the dup take 1 each, the fourth fails with EAGAIN
  *   waiter     the thread blocked in read() gets the 7 written after the restore
  *   timerfd    tick: a read returns the expirations so far, the next one comes within
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -31,7 +38,21 @@
 
 #include "restore-common.h"
 
-static int g_wake;
+static int g_wake, g_loop, g_ring;
+static volatile int g_polling;
+static volatile int64_t g_polled = -1;
+
+static void *event_loop(void *arg) {
+  (void)arg;
+  struct epoll_event ev;
+  g_polling = 1;
+  int n;
+  do n = epoll_wait(g_loop, &ev, 1, -1);
+  while (n < 0 && errno == EINTR);
+  g_polled = n == 1 ? (int64_t)ev.data.u64 : -2;
+  return NULL;
+}
+
 static volatile int g_waiting;
 static volatile int64_t g_woken_with = -1;
 
@@ -67,13 +88,31 @@ int main(int argc, char **argv) {
   int sem_dup = dup(sem);
   g_wake = eventfd(0, 0);
   if (sem < 0 || sem_dup < 0 || g_wake < 0) return 2;
-  pthread_t thread;
-  if (pthread_create(&thread, NULL, waiter, NULL) != 0) return 2;
+  int ep = epoll_create1(0);
+  struct epoll_event on_sem = {.events = EPOLLIN, .data.u64 = 0xa}, on_tick = {.events = EPOLLIN, .data.u64 = 0xb}, on_sig = {.events = EPOLLIN, .data.u64 = 0xc};
+  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sem, &on_sem) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, tick, &on_tick) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sig, &on_sig) != 0) return 2;
+  g_loop = epoll_create1(EPOLL_CLOEXEC);
+  g_ring = eventfd(0, EFD_NONBLOCK);
+  struct epoll_event on_ring = {.events = EPOLLIN, .data.u64 = 0x1009};
+  if (g_loop < 0 || g_ring < 0 || epoll_ctl(g_loop, EPOLL_CTL_ADD, g_ring, &on_ring) != 0) return 2;
+  pthread_t thread, loop;
+  if (pthread_create(&thread, NULL, waiter, NULL) != 0 || pthread_create(&loop, NULL, event_loop, NULL) != 0) return 2;
   struct timespec ms = {0, 1000 * 1000};
-  while (!g_waiting) nanosleep(&ms, NULL);
+  while (!g_waiting || !g_polling) nanosleep(&ms, NULL);
   printf("ready %d\n", getpid());
 
   wait_for_trigger(argv[1]);
+
+  struct epoll_event ready[8];
+  int n = epoll_wait(ep, ready, 8, 1000);
+  int seen = 0;
+  for (int i = 0; i < n; i++) seen |= ready[i].data.u64 == 0xa ? 1 : ready[i].data.u64 == 0xb ? 2 : ready[i].data.u64 == 0xc ? 4 : 8;
+  verdict(n == 3 && seen == 7, "epoll", "epoll_wait returned %d, data seen: sem %s, tick %s, sig %s%s", n, seen & 1 ? "yes" : "no", seen & 2 ? "yes" : "no", seen & 4 ? "yes" : "no", seen & 8 ? ", and unknown data" : "");
+
+  uint64_t ring = 1;
+  ssize_t rang = write(g_ring, &ring, 8);
+  for (int i = 0; i < 3000 && g_polled == -1; i++) nanosleep(&ms, NULL);
+  verdict(rang == 8 && g_polled == 0x1009, "eventloop", "write returned %zd; the thread in epoll_wait got %#llx", rang, (long long)g_polled);
 
   uint64_t one[4] = {0};
   int ok = 1, errs[4] = {0};

@@ -5,11 +5,11 @@
  * usage: restore-refuse KIND
  *   socket    a connected AF_UNIX socketpair (fds reported on the ready line)
  *   tcp       a TCP socket listening on 127.0.0.1 (ephemeral port)
- *   epoll     an epoll instance watching a pipe
+ *   inotify   an inotify instance watching /
  *   child     a forked child, paused (its pid on the ready line)
  *
  * Prints "ready PID fd=N [child=C]", then "tick N" every 20 ms. Every tick also checks
- * that the held object still works (the epoll instance still reports its pipe, the socketpair still
+ * that the held object still works (the inotify instance still takes watches, the socketpair still
  * carries a byte, the child is still ours and alive) and prints "broken WHY" if not.
  */
 #define _GNU_SOURCE
@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,7 +28,7 @@
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s socket|tcp|epoll|child\n", argv[0]);
+    fprintf(stderr, "usage: %s socket|tcp|inotify|child\n", argv[0]);
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -46,11 +46,9 @@ int main(int argc, char **argv) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4) != 0) return 2;
-  } else if (strcmp(kind, "epoll") == 0) {
-    int p[2];
-    fd = epoll_create1(0);
-    struct epoll_event in = {.events = EPOLLIN, .data.u64 = 42};
-    if (fd < 0 || pipe(p) != 0 || write(p[1], "x", 1) != 1 || epoll_ctl(fd, EPOLL_CTL_ADD, p[0], &in) != 0) return 2;
+  } else if (strcmp(kind, "inotify") == 0) {
+    fd = inotify_init1(IN_NONBLOCK);
+    if (fd < 0 || inotify_add_watch(fd, "/", IN_CREATE) < 0) return 2;
   } else if (strcmp(kind, "child") == 0) {
     child = fork();
     if (child == 0) {
@@ -64,9 +62,8 @@ int main(int argc, char **argv) {
   for (unsigned long n = 0;; n++) {
     nanosleep(&ts, NULL);
     const char *broken = NULL;
-    if (strcmp(kind, "epoll") == 0) {
-      struct epoll_event ev;
-      if (epoll_wait(fd, &ev, 1, 0) != 1 || ev.data.u64 != 42) broken = "epoll";
+    if (strcmp(kind, "inotify") == 0) {
+      if (inotify_add_watch(fd, "/", IN_CREATE) < 0) broken = "inotify";
     } else if (strcmp(kind, "socket") == 0) {
       char c = 'x', d = 0;
       if (write(other, &c, 1) != 1 || read(fd, &d, 1) != 1 || d != 'x') broken = "socketpair";

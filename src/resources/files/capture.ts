@@ -178,6 +178,9 @@ export function captureFiles(pid: number): FilesState {
             };
             break;
           }
+          case 'epoll':
+            file = { ...common, kind: 'epoll', targets: p.info.epollTargets };
+            break;
           case 'signalfd':
             // fdinfo: "sigmask: %016llx" (fs/signalfd.c), bit N-1 for signal N
             file = { ...common, kind: 'signalfd', mask: BigInt(`0x${p.info.extra.get('sigmask')}`) };

@@ -7,7 +7,7 @@
 import { closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
-import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
+import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
 export const MAX_STORED_FILE_BYTES = 64 << 20;
@@ -27,13 +27,15 @@ const S_IFIFO = 0o010000n;
 const S_IFSOCK = 0o140000n;
 
 /**
- * Eventfds, timerfds and signalfds are files on the one anonymous inode: they are told
- * apart by kcmp, not by inode. The first two hold state that a sharer would see change.
+ * Eventfds, timerfds, signalfds and epoll instances are files on the one anonymous inode:
+ * they are told apart by kcmp, not by inode. All but signalfds hold state that a sharer
+ * would see change.
  */
 export const EVENTFD_LINK = 'anon_inode:[eventfd]';
 export const TIMERFD_LINK = 'anon_inode:[timerfd]';
 export const SIGNALFD_LINK = 'anon_inode:[signalfd]';
-const SHARED_STATE_LINKS = new Set([EVENTFD_LINK, TIMERFD_LINK]);
+export const EPOLL_LINK = 'anon_inode:[eventpoll]';
+const SHARED_STATE_LINKS = new Set([EVENTFD_LINK, TIMERFD_LINK, EPOLL_LINK]);
 /** TFD_TIMER_CANCEL_ON_SET in fdinfo's "settime flags". */
 const TFD_TIMER_CANCEL_ON_SET = 2;
 
@@ -57,6 +59,7 @@ export type FdClass =
   | { kind: 'eventfd' }
   | { kind: 'timerfd' }
   | { kind: 'signalfd' }
+  | { kind: 'epoll' }
   | { kind: 'socket' }
   | { kind: 'terminal' }
   | { kind: 'unsupported'; reason: string };
@@ -139,7 +142,6 @@ function fsType(path: string): number {
 function describeAnon(link: string): string {
   const what = link.replace(/^anon_inode:/, '').replace(/^\[(.*)\]$/, '$1');
   const known: Record<string, string> = {
-    eventpoll: 'epoll instances cannot be checkpointed yet',
     inotify: 'inotify instances cannot be checkpointed yet',
     fanotify: 'fanotify instances cannot be checkpointed yet',
     io_uring: 'io_uring instances cannot be checkpointed',
@@ -171,6 +173,7 @@ export function classify(pid: number, fd: number, link: string, st: BigIntStats)
   if (link === EVENTFD_LINK) return { kind: 'eventfd' };
   if (link === TIMERFD_LINK) return { kind: 'timerfd' };
   if (link === SIGNALFD_LINK) return { kind: 'signalfd' };
+  if (link === EPOLL_LINK) return { kind: 'epoll' };
   if (link.startsWith('anon_inode:') || link.startsWith('pidfd:')) return { kind: 'unsupported', reason: describeAnon(link.replace(/^pidfd:.*/, 'pidfd')) };
   if (!link.startsWith('/')) return { kind: 'unsupported', reason: `${link.replace(/:.*/, '')} file descriptors cannot be checkpointed` };
   if (type === S_IFCHR) {
@@ -377,6 +380,19 @@ function decide(pid: number, d: Description, all: Description[]): void {
   if (cls.kind === 'timerfd' && parseInt(d.first.info.extra.get('settime flags') ?? '0', 8) & TFD_TIMER_CANCEL_ON_SET) {
     return unsupported('a timerfd set with TFD_TIMER_CANCEL_ON_SET cannot be checkpointed yet');
   }
+  if (cls.kind === 'epoll') {
+    // epoll watches files, registered under an fd number; the restore registers each under
+    // that number again, so that file must still be open there.
+    for (const target of d.first.info.epollTargets) {
+      let there = false;
+      try {
+        there = isEpollTarget(pid, target.fd, d.fds[0], target.fd);
+      } catch {
+        // EBADF: nothing is open at that number any more
+      }
+      if (!there) return unsupported(`it watches a file that is no longer open at fd ${target.fd}, the number it was added under`);
+    }
+  }
   if (cls.kind === 'memfd' || cls.kind === 'ghost') {
     const stored = Math.min(Number(d.first.st.size), Number(d.first.st.blocks) * 512);
     if (stored > MAX_STORED_FILE_BYTES) {
@@ -410,6 +426,8 @@ export function describeKind(d: Description): string {
       return 'timerfd';
     case 'signalfd':
       return 'signalfd';
+    case 'epoll':
+      return 'epoll instance';
     case 'socket':
       return 'socket';
     case 'terminal':
@@ -420,7 +438,7 @@ export function describeKind(d: Description): string {
 }
 
 /**
- * Other processes that hold the pipes, FIFOs, memfds, deleted files, eventfds and timerfds the
+ * Other processes that hold the pipes, FIFOs, memfds, deleted files, eventfds, timerfds and epoll instances the
  * process is to be restored with (after a restore they would no longer share them), or
  * the other end of a pipe that makes it unsupported (to name who holds it). Processes we
  * may not look into are skipped.
@@ -429,7 +447,7 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
   const wanted = new Map<string, Description[]>(); // link text -> descriptions
   for (const d of descriptions) {
     const k = d.first.cls.kind;
-    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd' || k === 'timerfd')) continue;
+    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd' || k === 'timerfd' || k === 'epoll')) continue;
     if (d.decision !== 'restore' && !(d.decision === 'unsupported' && d.halfOutside)) continue;
     const list = wanted.get(d.first.link) ?? [];
     list.push(d);

@@ -8,9 +8,10 @@
  *     number the image or the process uses: files reopened by path, pipes with pipe2 +
  *     F_SETPIPE_SZ + their buffered bytes, memfds and deleted files with their contents,
  *     eventfds with their counters, timerfds armed again with their pending expirations,
- *     signalfds, then positions (lseek) and flags (F_SETFL);
+ *     signalfds, epoll instances (empty), then positions (lseek) and flags (F_SETFL);
  *  3. dup3 each description to each of its fd numbers (O_CLOEXEC per fd), so dup'ed fds
- *     share offset and flags as they did;
+ *     share offset and flags as they did; then each epoll instance watches its files
+ *     again, under their fd numbers, which exist now;
  *  4. close every fd that is not in the image (the temporaries, the stub's own).
  */
 import { dirname } from 'node:path';
@@ -28,6 +29,9 @@ const NR_eventfd2 = 290;
 const NR_timerfd_create = 283;
 const NR_timerfd_settime = 286;
 const NR_signalfd4 = 289;
+const NR_epoll_create1 = 291;
+const NR_epoll_ctl = 233;
+const EPOLL_CTL_ADD = 1;
 const EFD_SEMAPHORE = 1;
 /** _IOW('T', 0, __u64) (include/uapi/linux/timerfd.h; needs CONFIG_CHECKPOINT_RESTORE). */
 const TFD_IOC_SET_TICKS = 0x40085400;
@@ -342,6 +346,29 @@ class FdTableBuilder {
     }
   }
 
+  private buildEpolls(): void {
+    for (const file of this.state.files) {
+      if (file.kind !== 'epoll') continue;
+      this.current = file;
+      this.temps.set(file.id, { fd: this.high(this.sys(NR_epoll_create1, [O.CLOEXEC], 'epoll_create1')), flags: O.RDWR });
+    }
+  }
+
+  /** After step 3: every watched file is at its fd number. */
+  private watchEpollTargets(): void {
+    for (const file of this.state.files) {
+      if (file.kind !== 'epoll') continue;
+      this.current = file;
+      const epfd = this.temps.get(file.id)!.fd;
+      for (const target of file.targets) {
+        const event = Buffer.alloc(12); // struct epoll_event is packed on x86_64: u32 events, u64 data
+        event.writeUInt32LE(target.events >>> 0, 0);
+        event.writeBigUInt64LE(target.data, 4);
+        this.sys(NR_epoll_ctl, [epfd, EPOLL_CTL_ADD, target.fd, this.put(event)], `epoll_ctl(EPOLL_CTL_ADD fd ${target.fd})`);
+      }
+    }
+  }
+
   build(ignoreChangedFiles: boolean): RestoreFilesResult {
     const { remote, state } = this;
     const warnings = verifyOpenFiles(state, ignoreChangedFiles);
@@ -371,6 +398,7 @@ class FdTableBuilder {
     this.buildEventfds();
     this.buildTimerfds();
     this.buildSignalfds();
+    this.buildEpolls();
     for (const file of state.files) {
       this.current = file;
       if (file.kind === 'regular' || file.kind === 'directory' || file.kind === 'device') {
@@ -397,6 +425,7 @@ class FdTableBuilder {
       if (source === undefined) throw this.fail('no description was built for it');
       this.sys(SYSCALL.dup3, [source, entry.fd, entry.cloexec ? O.CLOEXEC : 0], `dup3 to fd ${entry.fd}`);
     }
+    this.watchEpollTargets();
 
     // 4. nothing else stays open
     this.current = null;

@@ -5,13 +5,14 @@
  *   fd number  ->  open file description (flags, position; shared by dup'ed fds)
  *              ->  the object behind it (a path, or a pipe/FIFO/memfd/deleted file that
  *                  several descriptions may share and whose contents the image stores;
- *                  an eventfd's counter, a timerfd's timer, a signalfd's mask belong
- *                  to their one description)
+ *                  an eventfd's counter, a timerfd's timer, a signalfd's mask, what an
+ *                  epoll instance watches belong to their one description)
  *
  * Restore creates each object once, each description once, and installs every fd as a
  * duplicate of its description, so dup'ed fds keep sharing their offset and flags.
  */
 import type { FileIdentity } from '../file-identity.js';
+import type { EpollTarget } from '../../proc/fds.js';
 
 export const FILES_NOTE_VERSION = 1;
 
@@ -108,6 +109,16 @@ export interface TimerfdFile extends OpenFileCommon {
   interval: [number, number];
 }
 
+/**
+ * An epoll instance and what it watches: each file under the fd number it was added with
+ * (the file must still be open there), its event mask and its data. The ready list is not
+ * kept: re-adding a file that is ready queues it again.
+ */
+export interface EpollFile extends OpenFileCommon {
+  kind: 'epoll';
+  targets: EpollTarget[];
+}
+
 /** A signalfd: the signals it reads (the signals themselves are the process's and threads'). */
 export interface SignalfdFile extends OpenFileCommon {
   kind: 'signalfd';
@@ -125,7 +136,7 @@ export interface InheritedFile extends OpenFileCommon {
   stdio: number;
 }
 
-export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | TimerfdFile | SignalfdFile | InheritedFile;
+export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | TimerfdFile | SignalfdFile | EpollFile | InheritedFile;
 
 /** File contents stored in the image: only the data ranges (SEEK_DATA/SEEK_HOLE); the rest is holes. */
 export interface StoredContents {
