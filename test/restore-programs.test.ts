@@ -1,5 +1,5 @@
 /**
- * Checkpoint/restart of programs the project did not write: python3, perl, gzip and bash,
+ * Checkpoint/restart of programs the project did not write: python3, perl, gzip, node and bash,
  * each checkpointed at a random moment of its run, restored, and compared byte for byte
  * with a run that was never interrupted (stdout, the files it writes, its exit status).
  *
@@ -8,6 +8,8 @@
  * - perl printing a running MD5; perl reading a file line by line (an open file at an
  *   offset) and appending to a log (O_APPEND);
  * - gzip -9 compressing 16 MB from a file to a file (open regular files at offsets);
+ * - node printing a running SHA-256 from timers (libuv: epoll, an eventfd, a signal pipe,
+ *   V8's worker threads);
  * - bash running a loop of builtins only (`read -t` on a pipe as its sleep, $RANDOM
  *   seeded), so it has no child at the dump; it exits 7, and so must `stasis restore`;
  * - python3 through three dump/restore cycles in a row (the restored process is dumped
@@ -70,6 +72,21 @@ for my $i (1 .. $ARGV[0]) {
   select(undef, undef, undef, 0.02);
 }
 print "done $h\\n";
+`;
+
+/** Node.js itself: libuv's epoll loop, its eventfd and signal pipe, V8's worker threads. */
+const NODE_LOOP = `
+const { createHash } = require('node:crypto');
+const n = Number(process.argv[2]);
+let h = '';
+let i = 0;
+const tick = () => {
+  h = createHash('sha256').update(h + i).digest('hex');
+  console.log(i, h.slice(0, 24));
+  if (++i < n) setTimeout(tick, 20);
+  else console.log('done', h);
+};
+tick();
 `;
 
 /** bash with builtins only: no child process once the loop runs ($(seq) is reaped before). */
@@ -228,6 +245,20 @@ test('perl: restored at a random moment, prints exactly what an uninterrupted ru
   const before = c.program.stdout();
   const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
   assert.equal(r.code, 0, `stasis restore exits with perl's status:\n${describeBytes(r)}`);
+  assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
+  await assertRestoredGone(c.program.pid);
+});
+
+test('node (epoll, eventfd, signal pipe, worker threads): restored at a random moment, prints exactly what an uninterrupted run prints', async (t) => {
+  const dir = tempDir(t, 'stasis-restore-node-');
+  const script = path.join(dir, 'loop.cjs');
+  fs.writeFileSync(script, NODE_LOOP);
+  const ref = await uninterrupted(t, process.execPath, [script, '60']);
+  assert.equal(ref.code, 0, ref.stdout.toString());
+  const c = await checkpointAtRandom(t, 'node', dir, () => startProgram(t, process.execPath, [script, '60']), { maxDelayMs: 900, firstOutput: 1 });
+  const before = c.program.stdout();
+  const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
+  assert.equal(r.code, 0, `stasis restore exits with node's status:\n${describeBytes(r)}`);
   assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
   await assertRestoredGone(c.program.pid);
 });
