@@ -8,6 +8,7 @@
  * - perl printing a running MD5; perl reading a file line by line (an open file at an
  *   offset) and appending to a log (O_APPEND);
  * - gzip -9 compressing 16 MB from a file to a file (open regular files at offsets);
+ * - python3 asyncio printing a running SHA-256 (an epoll loop and its socketpair);
  * - node printing a running SHA-256 from timers (libuv: epoll, an eventfd, a signal pipe,
  *   V8's worker threads);
  * - bash running a loop of builtins only (`read -t` on a pipe as its sleep, $RANDOM
@@ -72,6 +73,19 @@ for my $i (1 .. $ARGV[0]) {
   select(undef, undef, undef, 0.02);
 }
 print "done $h\\n";
+`;
+
+/** python3's asyncio: an epoll loop woken through a socketpair of its own. */
+const PYTHON_ASYNCIO = `
+import asyncio, hashlib, sys
+async def main(n):
+    h = hashlib.sha256()
+    for i in range(n):
+        h.update(str(i).encode())
+        print(i, h.hexdigest()[:24], flush=True)
+        await asyncio.sleep(0.02)
+    print("done", h.hexdigest(), flush=True)
+asyncio.run(main(int(sys.argv[1])))
 `;
 
 /** Node.js itself: libuv's epoll loop, its eventfd and signal pipe, V8's worker threads. */
@@ -245,6 +259,22 @@ test('perl: restored at a random moment, prints exactly what an uninterrupted ru
   const before = c.program.stdout();
   const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
   assert.equal(r.code, 0, `stasis restore exits with perl's status:\n${describeBytes(r)}`);
+  assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
+  await assertRestoredGone(c.program.pid);
+});
+
+test('python3 asyncio (epoll, a socketpair to wake its loop): restored at a random moment, prints exactly what an uninterrupted run prints', async (t) => {
+  const python = realPython();
+  if (!python) return t.skip('no python3');
+  const dir = tempDir(t, 'stasis-restore-asyncio-');
+  const script = path.join(dir, 'loop.py');
+  fs.writeFileSync(script, PYTHON_ASYNCIO);
+  const ref = await uninterrupted(t, python, [script, '60']);
+  assert.equal(ref.code, 0, ref.stdout.toString());
+  const c = await checkpointAtRandom(t, 'asyncio', dir, () => startProgram(t, python, [script, '60']), { maxDelayMs: 900, firstOutput: 1 });
+  const before = c.program.stdout();
+  const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
+  assert.equal(r.code, 0, `stasis restore exits with python's status:\n${describeBytes(r)}`);
   assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
   await assertRestoredGone(c.program.pid);
 });

@@ -5,7 +5,7 @@
  * working (test/targets/restore-refuse.c checks its socket, inotify instance or child at every
  * tick and prints "broken ..." if one stopped working).
  *
- * Cases: an AF_UNIX socketpair, a listening TCP socket, an inotify instance, a forked child, and
+ * Cases: an AF_UNIX datagram socketpair, a listening TCP socket, an inotify instance, a forked child, and
  * bash running an external command (a child it did not write).
  */
 import { test, type TestContext } from 'node:test';
@@ -39,7 +39,7 @@ async function refused(t: TestContext, target: Target, message: RegExp, opts: { 
 }
 
 for (const kind of ['socket', 'tcp', 'inotify'] as const) {
-  test(`a process with ${kind === 'tcp' ? 'a listening TCP socket' : kind === 'socket' ? 'a socketpair' : 'an inotify instance'}: the dump is refused naming the fd, the process runs on untouched`, async (t) => {
+  test(`a process with ${kind === 'tcp' ? 'a listening TCP socket' : kind === 'socket' ? 'a datagram socketpair' : 'an inotify instance'}: the dump is refused naming the fd, the process runs on untouched`, async (t) => {
     const target = await startTarget(t, 'restore-refuse', { args: [kind] });
     const fd = Number(target.readyFields.find((f) => f.startsWith('fd='))?.slice(3));
     assert.ok(fd >= 3, `the target reports its fd: ${target.readyFields.join(' ')}`);

@@ -28,6 +28,8 @@
  *   35  signalfd for SIGUSR1 and SIGTERM, O_NONBLOCK
  *   36  epoll instance watching fd 17 (EPOLLIN, data 0x1122334455667788) and fd 32
  *       (EPOLLIN|EPOLLET, data 32)
+ *   37/38  a Unix stream socketpair: "ping" sent from 37 waits at 38, "pong!" from 38 at 37;
+ *       38 O_NONBLOCK
  *
  * Everything else above 2 is closed first. Writes DIR/ready when done, then pauses.
  */
@@ -41,6 +43,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <signal.h>
 #include <time.h>
@@ -176,6 +179,11 @@ int main(int argc, char **argv) {
   struct epoll_event on17 = {.events = EPOLLIN, .data.u64 = 0x1122334455667788ULL};
   struct epoll_event on32 = {.events = EPOLLIN | EPOLLET, .data.u64 = 32};
   if (epoll_ctl(36, EPOLL_CTL_ADD, 17, &on17) != 0 || epoll_ctl(36, EPOLL_CTL_ADD, 32, &on32) != 0) die("epoll_ctl");
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair");
+  place(sv[0], 37, 0);
+  place(sv[1], 38, 0);
+  if (write(37, "ping", 4) != 4 || write(38, "pong!", 5) != 5 || fcntl(38, F_SETFL, O_NONBLOCK) != 0) die("socketpair write");
 
   fd = open(in_dir("ready.tmp"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dprintf(fd, "%d\n", (int)getpid());

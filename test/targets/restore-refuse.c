@@ -3,7 +3,7 @@
  * that the test can see it keeps running untouched after the refusal.
  *
  * usage: restore-refuse KIND
- *   socket    a connected AF_UNIX socketpair (fds reported on the ready line)
+ *   socket    a connected AF_UNIX datagram socketpair (fds reported on the ready line)
  *   tcp       a TCP socket listening on 127.0.0.1 (ephemeral port)
  *   inotify   an inotify instance watching /
  *   child     a forked child, paused (its pid on the ready line)
@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
   pid_t child = 0;
   if (strcmp(kind, "socket") == 0) {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 2;
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return 2;
     fd = sv[0];
     other = sv[1];
   } else if (strcmp(kind, "tcp") == 0) {

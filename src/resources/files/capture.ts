@@ -3,13 +3,15 @@
  * memfd and deleted-file contents are read through a fresh open of /proc/PID/fd/N (its
  * own offset); pipes and FIFOs are probed through a duplicate of the process's own
  * description (pidfd_getfd, which adds no reader or writer), and their buffered bytes
- * copied with tee(2), which leaves them in the pipe. No syscall is injected.
+ * copied with tee(2), which leaves them in the pipe; what is queued to a Unix socket is
+ * copied with recv(MSG_PEEK). No syscall is injected.
  */
 import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { identifyFile } from '../file-identity.js';
 import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges, closeFd } from '../../sys/fd.js';
 import { inspect, inodeKey, mapsDev, withTheirFd, type Description } from './inspect.js';
+import { peek } from '../../sys/sockdiag.js';
 import type { FilesState, OpenFile, StoredContents } from './state.js';
 
 function openProcFd(pid: number, fd: number, flags: number): number {
@@ -86,7 +88,7 @@ export function captureFiles(pid: number): FilesState {
   const bad = descriptions.find((d) => d.decision === 'unsupported');
   if (bad) throw failure(pid, bad, bad.reason ?? 'cannot be checkpointed');
 
-  const state: FilesState = { fds: [], files: [], pipes: [], fifos: [], memfds: [], ghosts: [] };
+  const state: FilesState = { fds: [], files: [], pipes: [], fifos: [], memfds: [], ghosts: [], socketpairs: [] };
   const objects = new Map<string, number>(); // inode -> index in its list
 
   for (const d of descriptions) {
@@ -176,6 +178,23 @@ export function captureFiles(pid: number): FilesState {
               value: pair('it_value'),
               interval: pair('it_interval'),
             };
+            break;
+          }
+          case 'unix-stream': {
+            // One object per pair, keyed by the lower inode; each end's queue is copied with
+            // MSG_PEEK through the process's own socket (pidfd_getfd), so nothing is taken.
+            const ino = p.st.ino;
+            const pairKey = `unix:${ino < cls.peer ? ino : cls.peer}`;
+            let index = objects.get(pairKey);
+            if (index === undefined) {
+              index = state.socketpairs.length;
+              state.socketpairs.push({ id: index, inodes: [String(ino), String(cls.peer)], queued: [Buffer.alloc(0), Buffer.alloc(0)] });
+              objects.set(pairKey, index);
+            }
+            const pair = state.socketpairs[index];
+            const end = pair.inodes[0] === String(ino) ? 0 : 1;
+            pair.queued[end] = cls.queued > 0 ? withTheirFd(pid, p.fd, (ours) => peek(ours, cls.queued)) : Buffer.alloc(0);
+            file = { ...common, kind: 'unix-stream', pair: index, end };
             break;
           }
           case 'epoll':

@@ -8,6 +8,7 @@ import { closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSyn
 import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
 import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
+import { unixSocketInfo, SOCK_TYPE, type UnixSocketInfo } from '../../sys/sockdiag.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
 export const MAX_STORED_FILE_BYTES = 64 << 20;
@@ -61,6 +62,7 @@ export type FdClass =
   | { kind: 'signalfd' }
   | { kind: 'epoll' }
   | { kind: 'socket' }
+  | { kind: 'unix-stream'; peer: bigint; queued: number; why?: string }
   | { kind: 'terminal' }
   | { kind: 'unsupported'; reason: string };
 
@@ -156,6 +158,26 @@ function describeAnon(link: string): string {
   return known[what] ?? `${what} file descriptors cannot be checkpointed`;
 }
 
+/**
+ * A connected, unnamed Unix stream socket (a socketpair's end, as event loops use for
+ * wake-ups) can come back, if its peer is in the process too (decide() checks); any other
+ * socket is kept as 'socket' (re-attached when it is stdio, refused otherwise).
+ */
+function classifySocket(st: BigIntStats): FdClass {
+  let unix: UnixSocketInfo | null = null;
+  try {
+    unix = unixSocketInfo(st.ino);
+  } catch {
+    // no sock_diag (CONFIG_UNIX_DIAG): every socket stays unsupported
+  }
+  if (!unix || unix.type !== SOCK_TYPE.STREAM || unix.name !== null || unix.peer === 0n) return { kind: 'socket' };
+  const why = unix.shutdown !== 0 ? 'a Unix socket shut down for reading or writing cannot be checkpointed yet' : unix.rqueue > MAX_SOCKET_QUEUE ? `${unix.rqueue} bytes are queued to it, more than the ${MAX_SOCKET_QUEUE} a restore puts back` : undefined;
+  return { kind: 'unix-stream', peer: unix.peer, queued: unix.rqueue, why };
+}
+
+/** Bytes queued to a socket that a restore writes back through its peer (within the default buffer). */
+const MAX_SOCKET_QUEUE = 64 << 10;
+
 function isTerminal(major: number, minor: number): boolean {
   // 4: virtual consoles and serial ports; 5:0 /dev/tty, 5:1 console, 5:2 ptmx; 136-143: /dev/pts/*
   return major === 4 || (major === 5 && minor <= 2) || (major >= 136 && major <= 143);
@@ -164,7 +186,7 @@ function isTerminal(major: number, minor: number): boolean {
 export function classify(pid: number, fd: number, link: string, st: BigIntStats): FdClass {
   const type = st.mode & S_IFMT;
   const procPath = `/proc/${pid}/fd/${fd}`;
-  if (type === S_IFSOCK) return { kind: 'socket' };
+  if (type === S_IFSOCK) return classifySocket(st);
   if (type === S_IFIFO) {
     if (link.startsWith('pipe:[')) return { kind: 'pipe' };
     if (link.endsWith(' (deleted)')) return { kind: 'unsupported', reason: 'the FIFO was deleted while open and cannot be reopened' };
@@ -356,6 +378,16 @@ function decide(pid: number, d: Description, all: Description[]): void {
     case 'socket':
       if (stdio !== undefined) return inherit(stdio, 'a socket');
       return unsupported('sockets cannot be checkpointed yet');
+    case 'unix-stream': {
+      // Both ends in the process (a socketpair of its own), or it leads outside.
+      const peerHere = all.some((o) => o.first.cls.kind === 'unix-stream' && o.first.st.ino === cls.peer);
+      if (!peerHere) {
+        if (stdio !== undefined) return inherit(stdio, 'a socket');
+        return unsupported('a Unix socket connected to another process cannot be checkpointed yet');
+      }
+      if (cls.why) return unsupported(cls.why);
+      break;
+    }
     case 'terminal':
       if (stdio !== undefined) return inherit(stdio, 'a terminal');
       return unsupported('terminals other than stdin, stdout and stderr cannot be checkpointed yet');
@@ -430,6 +462,8 @@ export function describeKind(d: Description): string {
       return 'epoll instance';
     case 'socket':
       return 'socket';
+    case 'unix-stream':
+      return 'Unix socketpair';
     case 'terminal':
       return 'terminal';
     default:
@@ -447,7 +481,7 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
   const wanted = new Map<string, Description[]>(); // link text -> descriptions
   for (const d of descriptions) {
     const k = d.first.cls.kind;
-    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd' || k === 'timerfd' || k === 'epoll')) continue;
+    if (!(k === 'pipe' || k === 'fifo' || k === 'memfd' || k === 'ghost' || k === 'eventfd' || k === 'timerfd' || k === 'epoll' || k === 'unix-stream')) continue;
     if (d.decision !== 'restore' && !(d.decision === 'unsupported' && d.halfOutside)) continue;
     const list = wanted.get(d.first.link) ?? [];
     list.push(d);

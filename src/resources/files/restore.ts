@@ -8,7 +8,8 @@
  *     number the image or the process uses: files reopened by path, pipes with pipe2 +
  *     F_SETPIPE_SZ + their buffered bytes, memfds and deleted files with their contents,
  *     eventfds with their counters, timerfds armed again with their pending expirations,
- *     signalfds, epoll instances (empty), then positions (lseek) and flags (F_SETFL);
+ *     signalfds, socketpairs with what was queued to each end, epoll instances (empty),
+ *     then positions (lseek) and flags (F_SETFL);
  *  3. dup3 each description to each of its fd numbers (O_CLOEXEC per fd), so dup'ed fds
  *     share offset and flags as they did; then each epoll instance watches its files
  *     again, under their fd numbers, which exist now;
@@ -32,6 +33,9 @@ const NR_signalfd4 = 289;
 const NR_epoll_create1 = 291;
 const NR_epoll_ctl = 233;
 const EPOLL_CTL_ADD = 1;
+const NR_socketpair = 53;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
 const EFD_SEMAPHORE = 1;
 /** _IOW('T', 0, __u64) (include/uapi/linux/timerfd.h; needs CONFIG_CHECKPOINT_RESTORE). */
 const TFD_IOC_SET_TICKS = 0x40085400;
@@ -346,6 +350,22 @@ class FdTableBuilder {
     }
   }
 
+  private buildSocketpairs(): void {
+    for (const pair of this.state.socketpairs ?? []) {
+      const files = this.state.files.filter((f) => f.kind === 'unix-stream' && f.pair === pair.id);
+      this.current = files[0] ?? null;
+      this.remote.resetScratch();
+      const ends = this.remote.reserve(8);
+      this.sys(NR_socketpair, [AF_UNIX, SOCK_STREAM | O.CLOEXEC, 0, ends], 'socketpair(AF_UNIX, SOCK_STREAM)');
+      const raw = this.remote.readMemory(ends, 8);
+      const fds = [this.high(raw.readInt32LE(0)), this.high(raw.readInt32LE(4))];
+      // What end i had to read is sent again from the other end.
+      if (pair.queued[0].length > 0) this.writeAll(fds[1], pair.queued[0], null);
+      if (pair.queued[1].length > 0) this.writeAll(fds[0], pair.queued[1], null);
+      for (const file of files) if (file.kind === 'unix-stream') this.temps.set(file.id, { fd: fds[file.end], flags: O.RDWR });
+    }
+  }
+
   private buildEpolls(): void {
     for (const file of this.state.files) {
       if (file.kind !== 'epoll') continue;
@@ -398,6 +418,7 @@ class FdTableBuilder {
     this.buildEventfds();
     this.buildTimerfds();
     this.buildSignalfds();
+    this.buildSocketpairs();
     this.buildEpolls();
     for (const file of state.files) {
       this.current = file;

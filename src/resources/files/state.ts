@@ -119,6 +119,15 @@ export interface EpollFile extends OpenFileCommon {
   targets: EpollTarget[];
 }
 
+/** One end of a Unix stream socketpair whose two ends are in the process. */
+export interface UnixStreamFile extends OpenFileCommon {
+  kind: 'unix-stream';
+  /** Index in FilesState.socketpairs. */
+  pair: number;
+  /** Which end: 0 or 1. */
+  end: 0 | 1;
+}
+
 /** A signalfd: the signals it reads (the signals themselves are the process's and threads'). */
 export interface SignalfdFile extends OpenFileCommon {
   kind: 'signalfd';
@@ -136,7 +145,7 @@ export interface InheritedFile extends OpenFileCommon {
   stdio: number;
 }
 
-export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | TimerfdFile | SignalfdFile | EpollFile | InheritedFile;
+export type OpenFile = RegularFile | DirectoryFile | DeviceFile | MemfdFile | GhostFile | PipeFile | FifoFile | EventfdFile | TimerfdFile | SignalfdFile | EpollFile | UnixStreamFile | InheritedFile;
 
 /** File contents stored in the image: only the data ranges (SEEK_DATA/SEEK_HOLE); the rest is holes. */
 export interface StoredContents {
@@ -161,6 +170,14 @@ export interface FifoObject {
   path: string;
   capacity: number;
   data: Buffer;
+}
+
+/** A connected pair of Unix stream sockets; `queued[i]` is what end i had to read (copied, not taken). */
+export interface SocketpairObject {
+  id: number;
+  /** Socket inodes at dump time (socket:[ino]) of end 0 and end 1. */
+  inodes: [string, string];
+  queued: [Buffer, Buffer];
 }
 
 export interface MemfdObject {
@@ -199,6 +216,7 @@ export interface FilesState {
   fifos: FifoObject[];
   memfds: MemfdObject[];
   ghosts: GhostObject[];
+  socketpairs: SocketpairObject[];
 }
 
 /** The fd (at dump time and after restore) through which the memfd or deleted file with this dev/inode can be mapped. */
@@ -241,6 +259,8 @@ export function summarizeFiles(state: FilesState): FdSummary[] {
         return sum(state.memfds[file.memfd].contents);
       case 'ghost':
         return sum(state.ghosts[file.ghost].contents);
+      case 'unix-stream':
+        return state.socketpairs[file.pair].queued[file.end].length;
       default:
         return 0;
     }
