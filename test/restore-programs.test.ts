@@ -248,49 +248,38 @@ while (my $line = <$IN>) {
 print "done $h\n";
 `;
 
-test('perl: restored at a random moment, prints exactly what an uninterrupted run prints', async (t) => {
-  if (!haveCommand('perl')) return t.skip('no perl');
-  const dir = tempDir(t, 'stasis-restore-perl-');
-  const script = path.join(dir, 'loop.pl');
-  fs.writeFileSync(script, PERL_LOOP);
-  const ref = await uninterrupted(t, 'perl', [script, '60']);
+/**
+ * The interpreter `cmd` runs `source` (written to DIR/loop.EXT) with argument 60; a run
+ * dumped at a random moment and restored in the foreground prints, before the dump and
+ * after the restore together, exactly what an uninterrupted run prints, and exits 0.
+ */
+async function restoredPrintsTheSame(t: TestContext, label: string, cmd: string, source: string, extension: string): Promise<void> {
+  const dir = tempDir(t, `stasis-restore-${label}-`);
+  const script = path.join(dir, `loop.${extension}`);
+  fs.writeFileSync(script, source);
+  const ref = await uninterrupted(t, cmd, [script, '60']);
   assert.equal(ref.code, 0, ref.stdout.toString());
-  const c = await checkpointAtRandom(t, 'perl', dir, () => startProgram(t, 'perl', [script, '60']), { maxDelayMs: 900, firstOutput: 1 });
+  const c = await checkpointAtRandom(t, label, dir, () => startProgram(t, cmd, [script, '60']), { maxDelayMs: 900, firstOutput: 1 });
   const before = c.program.stdout();
   const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
-  assert.equal(r.code, 0, `stasis restore exits with perl's status:\n${describeBytes(r)}`);
+  assert.equal(r.code, 0, `stasis restore exits with ${label}'s status:\n${describeBytes(r)}`);
   assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
   await assertRestoredGone(c.program.pid);
+}
+
+test('perl: restored at a random moment, prints exactly what an uninterrupted run prints', async (t) => {
+  if (!haveCommand('perl')) return t.skip('no perl');
+  await restoredPrintsTheSame(t, 'perl', 'perl', PERL_LOOP, 'pl');
 });
 
 test('python3 asyncio (epoll, a socketpair to wake its loop): restored at a random moment, prints exactly what an uninterrupted run prints', async (t) => {
   const python = realPython();
   if (!python) return t.skip('no python3');
-  const dir = tempDir(t, 'stasis-restore-asyncio-');
-  const script = path.join(dir, 'loop.py');
-  fs.writeFileSync(script, PYTHON_ASYNCIO);
-  const ref = await uninterrupted(t, python, [script, '60']);
-  assert.equal(ref.code, 0, ref.stdout.toString());
-  const c = await checkpointAtRandom(t, 'asyncio', dir, () => startProgram(t, python, [script, '60']), { maxDelayMs: 900, firstOutput: 1 });
-  const before = c.program.stdout();
-  const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
-  assert.equal(r.code, 0, `stasis restore exits with python's status:\n${describeBytes(r)}`);
-  assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
-  await assertRestoredGone(c.program.pid);
+  await restoredPrintsTheSame(t, 'asyncio', python, PYTHON_ASYNCIO, 'py');
 });
 
 test('node (epoll, eventfd, signal pipe, worker threads): restored at a random moment, prints exactly what an uninterrupted run prints', async (t) => {
-  const dir = tempDir(t, 'stasis-restore-node-');
-  const script = path.join(dir, 'loop.cjs');
-  fs.writeFileSync(script, NODE_LOOP);
-  const ref = await uninterrupted(t, process.execPath, [script, '60']);
-  assert.equal(ref.code, 0, ref.stdout.toString());
-  const c = await checkpointAtRandom(t, 'node', dir, () => startProgram(t, process.execPath, [script, '60']), { maxDelayMs: 900, firstOutput: 1 });
-  const before = c.program.stdout();
-  const r = await restore(t, c.image, { scratch: dir, pid: c.program.pid, timeoutMs: 30_000 });
-  assert.equal(r.code, 0, `stasis restore exits with node's status:\n${describeBytes(r)}`);
-  assertSameBytes(Buffer.concat([before, r.stdout]), ref.stdout, 'stdout before the dump + after the restore');
-  await assertRestoredGone(c.program.pid);
+  await restoredPrintsTheSame(t, 'node', process.execPath, NODE_LOOP, 'cjs');
 });
 
 test('perl reading a file line by line and appending to a log: the same stdout and the same log', async (t) => {
