@@ -432,6 +432,7 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     [19, new RegExp(`^fd 19: pipe:\\[\\d+\\]: it is shared with process ${child} `)],
     [20, new RegExp(`^fd 20: pipe:\\[\\d+\\]: it is shared with process ${child} `)],
     [21, /^fd 21: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
+    [23, /^fd 23: socket:\[\d+\]: file descriptors or credentials travel with the bytes queued to it/],
   ];
   for (const [fd, re] of expect) {
     const f = findings.get(fd);

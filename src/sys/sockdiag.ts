@@ -1,16 +1,19 @@
 /**
  * What the kernel says about a Unix socket, by inode, through NETLINK_SOCK_DIAG
  * (include/uapi/linux/unix_diag.h): its type, state, bound name, peer and queue lengths.
- * /proc shows none of that; CRIU asks the same way. Also recv(MSG_PEEK), to copy what is
- * queued without taking it.
+ * /proc shows none of that; CRIU asks the same way. Also recvmsg(MSG_PEEK), to copy what
+ * is queued without taking it.
  */
-import { libc, check, lastErrno } from './libc.js';
+import { libc, koffi, check, lastErrno } from './libc.js';
 import { errnoError } from './errno.js';
 import { closeFd } from './fd.js';
 
 const socketRaw = libc.func('int socket(int domain, int type, int protocol)');
 const sendRaw = libc.func('long send(int fd, const void *buf, size_t len, int flags)');
 const recvRaw = libc.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)');
+koffi.struct('stasis_iovec', { base: 'void *', len: 'size_t' });
+koffi.struct('stasis_msghdr', { name: 'void *', namelen: 'uint32_t', iov: 'stasis_iovec *', iovlen: 'size_t', control: 'void *', controllen: 'size_t', flags: 'int' });
+const recvmsgRaw = libc.func('long recvmsg(int fd, _Inout_ stasis_msghdr *msg, int flags)');
 
 const AF_NETLINK = 16;
 const AF_UNIX = 1;
@@ -24,7 +27,7 @@ const NLMSG_DONE = 3;
 const NLMSG_HDRLEN = 16;
 const UDIAG = { SHOW_NAME: 0x01, SHOW_PEER: 0x04, SHOW_RQLEN: 0x10 } as const;
 const UNIX_DIAG = { NAME: 0, PEER: 2, RQLEN: 4, SHUTDOWN: 6 } as const;
-export const MSG = { PEEK: 0x2, DONTWAIT: 0x40 } as const;
+export const MSG = { PEEK: 0x2, CTRUNC: 0x8, DONTWAIT: 0x40 } as const;
 
 export const SOCK_TYPE = { STREAM: 1, DGRAM: 2, SEQPACKET: 5 } as const;
 
@@ -96,10 +99,15 @@ function parseReply(reply: Buffer, inode: bigint): UnixSocketInfo | null {
   return info;
 }
 
-/** recv(2) with MSG_PEEK|MSG_DONTWAIT: up to `length` queued bytes, left in the queue. */
-export function peek(fd: number, length: number): Buffer {
-  const buf = Buffer.alloc(length);
-  const got = Number(recvRaw(fd, buf, length, MSG.PEEK | MSG.DONTWAIT));
-  if (got < 0) throw errnoError(lastErrno(), 'recv(MSG_PEEK)');
-  return buf.subarray(0, got);
+/**
+ * recvmsg(2) with MSG_PEEK|MSG_DONTWAIT and no room for control messages: up to `length`
+ * queued bytes, left in the queue, and whether file descriptors or credentials travel
+ * with them (the kernel then sets MSG_CTRUNC, and installs no fd for lack of room).
+ */
+export function peekQueued(fd: number, length: number): { data: Buffer; ancillary: boolean } {
+  const data = Buffer.alloc(length);
+  const msg = { name: null, namelen: 0, iov: [{ base: data, len: length }], iovlen: 1, control: null, controllen: 0, flags: 0 };
+  const got = Number(recvmsgRaw(fd, msg, MSG.PEEK | MSG.DONTWAIT));
+  if (got < 0) throw errnoError(lastErrno(), 'recvmsg(MSG_PEEK)');
+  return { data: data.subarray(0, got), ancillary: (msg.flags & MSG.CTRUNC) !== 0 };
 }

@@ -8,6 +8,8 @@
  *   18  read end of a pipe whose write end only a child process holds
  *   19/20  a pipe with both ends here, also held by that child
  *   21  an AF_INET socket
+ *   22/23  a Unix stream socketpair (after the fork: the child has no part in it); "fd"
+ *       and fd 17 sent from 22 with SCM_RIGHTS wait at 23
  *
  * Everything else above 2 is closed first. Writes "PID CHILD" to DIR/ready, then pauses.
  */
@@ -16,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -69,6 +72,20 @@ int main(int argc, char **argv) {
   place(both[0], 19);
   place(both[1], 20);
   place(socket(AF_INET, SOCK_STREAM, 0), 21);
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return 1;
+  place(pair[0], 22);
+  place(pair[1], 23);
+  int passed = 17;
+  char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+  struct iovec iov = {.iov_base = "fd", .iov_len = 2};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &passed, sizeof(int));
+  if (sendmsg(22, &msg, 0) != 2) return 1;
 
   char path[4096];
   snprintf(path, sizeof path, "%s/ready.tmp", argv[1]);

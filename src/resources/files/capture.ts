@@ -4,14 +4,14 @@
  * own offset); pipes and FIFOs are probed through a duplicate of the process's own
  * description (pidfd_getfd, which adds no reader or writer), and their buffered bytes
  * copied with tee(2), which leaves them in the pipe; what is queued to a Unix socket is
- * copied with recv(MSG_PEEK). No syscall is injected.
+ * copied with recvmsg(MSG_PEEK). No syscall is injected.
  */
 import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { identifyFile } from '../file-identity.js';
 import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges, closeFd } from '../../sys/fd.js';
 import { inspect, inodeKey, mapsDev, withTheirFd, type Description } from './inspect.js';
-import { peek } from '../../sys/sockdiag.js';
+import { peekQueued } from '../../sys/sockdiag.js';
 import type { FilesState, OpenFile, StoredContents } from './state.js';
 
 function openProcFd(pid: number, fd: number, flags: number): number {
@@ -193,7 +193,7 @@ export function captureFiles(pid: number): FilesState {
             }
             const pair = state.socketpairs[index];
             const end = pair.inodes[0] === String(ino) ? 0 : 1;
-            pair.queued[end] = cls.queued > 0 ? withTheirFd(pid, p.fd, (ours) => peek(ours, cls.queued)) : Buffer.alloc(0);
+            pair.queued[end] = cls.queued > 0 ? withTheirFd(pid, p.fd, (ours) => peekQueued(ours, cls.queued).data) : Buffer.alloc(0);
             file = { ...common, kind: 'unix-stream', pair: index, end };
             break;
           }

@@ -8,7 +8,7 @@ import { closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSyn
 import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
 import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
-import { unixSocketInfo, SOCK_TYPE, type UnixSocketInfo } from '../../sys/sockdiag.js';
+import { unixSocketInfo, peekQueued, SOCK_TYPE, type UnixSocketInfo } from '../../sys/sockdiag.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
 export const MAX_STORED_FILE_BYTES = 64 << 20;
@@ -386,6 +386,13 @@ function decide(pid: number, d: Description, all: Description[]): void {
         return unsupported('a Unix socket connected to another process cannot be checkpointed yet');
       }
       if (cls.why) return unsupported(cls.why);
+      if (cls.queued > 0) {
+        // Only bytes can be put back: not fds (SCM_RIGHTS) or credentials travelling with them.
+        const peeked = withTheirFd(pid, d.fds[0], (ours) => peekQueued(ours, cls.queued));
+        if (peeked.ancillary || peeked.data.length < cls.queued) {
+          return unsupported('file descriptors or credentials travel with the bytes queued to it (SCM_RIGHTS, SCM_CREDENTIALS), which cannot be checkpointed yet');
+        }
+      }
       break;
     }
     case 'terminal':
