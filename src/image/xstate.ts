@@ -81,6 +81,20 @@ const XSTATE_BV_OFFSET = 512;
 const XCOMP_BV_OFFSET = 520;
 
 /**
+ * Components a process must ask for (arch_prctl ARCH_REQ_XCOMP_PERM) and a thread's XSAVE
+ * buffer grows for only on first use (arch/x86/include/asm/fpu/xstate.h:
+ * XFEATURE_MASK_USER_DYNAMIC): AMX tile data.
+ */
+export const DYNAMIC_COMPONENTS = [{ bit: 18, name: 'AMX tile data' }];
+
+/** Whether the area holds state (XSTATE_BV) in a dynamic component. */
+export function holdsDynamicState(area: Buffer): boolean {
+  if (area.length < XSTATE_BV_OFFSET + 8) return false;
+  const bv = area.readBigUInt64LE(XSTATE_BV_OFFSET);
+  return DYNAMIC_COMPONENTS.some((c) => (bv & (1n << BigInt(c.bit))) !== 0n);
+}
+
+/**
  * An XSAVE area saved on one CPU, laid out for this one, whose own area (from
  * PTRACE_GETREGSET of any thread) is `current`: PTRACE_SETREGSET takes only an area of
  * exactly this CPU's size, with its offsets and no state for components its xcr0 lacks.

@@ -23,7 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { STASIS_NOTE } from '../image/stasis-notes.js';
 import { SYSCALL } from '../ptrace/remote.js';
-import { xcr0Of } from '../image/xstate.js';
+import { xcr0Of, DYNAMIC_COMPONENTS } from '../image/xstate.js';
 import { StasisError } from '../errors.js';
 import type { CheckpointResource, DumpContext, RestoreContext, VerifyOptions } from './resource.js';
 
@@ -42,8 +42,6 @@ export interface CpuState {
 
 const ARCH_GET_XCOMP_PERM = 0x1022;
 const ARCH_REQ_XCOMP_PERM = 0x1023;
-/** The XSAVE features a process must ask for (arch/x86/include/asm/fpu/xstate.h: XFEATURE_MASK_USER_DYNAMIC). */
-const DYNAMIC_FEATURES = [{ bit: 18, name: 'AMX tile data' }];
 
 /**
  * cpuinfo flags for instructions available in user mode, which programs test with CPUID
@@ -76,7 +74,7 @@ function capture(ctx: DumpContext): CpuState {
 
 function restore(ctx: RestoreContext, state: CpuState): void {
   const permitted = BigInt(state.permittedFeatures);
-  for (const feature of DYNAMIC_FEATURES) {
+  for (const feature of DYNAMIC_COMPONENTS) {
     if ((permitted & (1n << BigInt(feature.bit))) === 0n) continue;
     ctx.remote.syscall(SYSCALL.arch_prctl, [ARCH_REQ_XCOMP_PERM, feature.bit], `arch_prctl(ARCH_REQ_XCOMP_PERM) for ${feature.name}`);
   }

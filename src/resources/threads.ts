@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { RemoteTask, SYSCALL, PROT, MAP } from '../ptrace/remote.js';
 import { pendingRestartAsInterrupted } from '../ptrace/inject.js';
-import { xstateForThisCpu } from '../image/xstate.js';
+import { xstateForThisCpu, holdsDynamicState } from '../image/xstate.js';
 import { StasisError } from '../errors.js';
 import type { RestoreContext } from './resource.js';
 import { getRseqConfiguration, setRegset, setSignalMask, NT_X86_XSTATE, NT_PRFPREG } from '../sys/ptrace.js';
@@ -168,10 +168,6 @@ function xstateHere(ctx: RestoreContext, tid: number, saved: Buffer, current: Bu
   return relaid.area;
 }
 
-/** XSAVE header: XSTATE_BV, the components that hold state. */
-const XSTATE_BV_OFFSET = 512;
-/** AMX tile data (XFEATURE_XTILEDATA): enabled per thread, on its first use. */
-const DYNAMIC_FEATURES = 1n << 18n;
 /**
  * `ldtilecfg (%rdi); tilezero %tmm0; tilerelease; syscall`: AMX instructions that touch
  * tile data, then the syscall the injector waits for. rdi points at a tile configuration
@@ -185,10 +181,6 @@ function tileConfig(): Buffer {
   config.writeUInt16LE(64, 16); // colsb[0]
   config[48] = 16; // rows[0]
   return config;
-}
-
-function usesDynamicFeatures(area: Buffer): boolean {
-  return area.length >= XSTATE_BV_OFFSET + 8 && (area.readBigUInt64LE(XSTATE_BV_OFFSET) & DYNAMIC_FEATURES) !== 0n;
 }
 
 /**
@@ -242,7 +234,7 @@ export function restoreThreadState(ctx: RestoreContext, remote: RemoteTask, stat
   const current = remote.thread.getXstate();
   if (state.xstate && current) {
     const area = xstateHere(ctx, tid, state.xstate, current);
-    if (usesDynamicFeatures(area)) enableDynamicFeatures(remote);
+    if (holdsDynamicState(area)) enableDynamicFeatures(remote);
     try {
       setRegset(tid, NT_X86_XSTATE, area);
     } catch (err) {

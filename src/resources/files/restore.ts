@@ -59,6 +59,13 @@ export interface RestoreFilesResult {
   warnings: string[];
 }
 
+/** A little-endian u64, as eventfd counts, timerfd ticks and signal masks are passed. */
+function u64(value: bigint): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(value);
+  return out;
+}
+
 /** Flags to open a description with: no creation flags, no O_CLOEXEC (dup3 sets it per fd). */
 function openFlags(file: OpenFile): number {
   let flags = file.flags & ~(O.CLOEXEC | O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY | O.ASYNC | O_TMPFILE_BIT);
@@ -301,11 +308,7 @@ class FdTableBuilder {
       const nonblock = file.flags & O.NONBLOCK;
       const fd = this.high(this.sys(NR_eventfd2, [0, O.CLOEXEC | nonblock | (file.semaphore ? EFD_SEMAPHORE : 0)], 'eventfd2'));
       // The initial value is 32 bits; a write adds all 64.
-      if (file.count > 0n) {
-        const count = Buffer.alloc(8);
-        count.writeBigUInt64LE(file.count);
-        this.writeAll(fd, count, null);
-      }
+      if (file.count > 0n) this.writeAll(fd, u64(file.count), null);
       this.temps.set(file.id, { fd, flags: O.RDWR | nonblock });
     }
   }
@@ -329,11 +332,7 @@ class FdTableBuilder {
         this.sys(NR_timerfd_settime, [fd, 0, this.put(spec), 0], 'timerfd_settime');
       }
       // After timerfd_settime, which clears them.
-      if (file.ticks > 0n) {
-        const ticks = Buffer.alloc(8);
-        ticks.writeBigUInt64LE(file.ticks);
-        this.sys(SYSCALL.ioctl, [fd, TFD_IOC_SET_TICKS, this.put(ticks)], `ioctl(TFD_IOC_SET_TICKS ${file.ticks})`);
-      }
+      if (file.ticks > 0n) this.sys(SYSCALL.ioctl, [fd, TFD_IOC_SET_TICKS, this.put(u64(file.ticks))], `ioctl(TFD_IOC_SET_TICKS ${file.ticks})`);
       this.temps.set(file.id, { fd, flags: O.RDWR | nonblock });
     }
   }
@@ -343,9 +342,7 @@ class FdTableBuilder {
       if (file.kind !== 'signalfd') continue;
       this.current = file;
       const nonblock = file.flags & O.NONBLOCK;
-      const mask = Buffer.alloc(8);
-      mask.writeBigUInt64LE(file.mask);
-      const fd = this.high(this.sys(NR_signalfd4, [-1, this.put(mask), 8, O.CLOEXEC | nonblock], 'signalfd4'));
+      const fd = this.high(this.sys(NR_signalfd4, [-1, this.put(u64(file.mask)), 8, O.CLOEXEC | nonblock], 'signalfd4'));
       this.temps.set(file.id, { fd, flags: O.RDWR | nonblock });
     }
   }
