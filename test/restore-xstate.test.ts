@@ -80,7 +80,9 @@ test('an image from a CPU with an instruction set this one lacks is refused, nam
     spinning: 1,
     restoreArgs: ['--ignore-cpu'],
     beforeRestore: async (image, pid) => {
-      rewriteStasisNote<CpuState>(image, STASIS_NOTE.CPU, 1, (cpu) => ({ ...cpu, model: 'CPU X', instructionSets: [...cpu.instructionSets, missing] }));
+      // The padding makes the note pages longer, so that every segment after it moves
+      // (the restore checks each one's checksum at its new offset).
+      rewriteStasisNote<CpuState>(image, STASIS_NOTE.CPU, 1, (cpu) => ({ ...cpu, model: 'CPU X', instructionSets: [...cpu.instructionSets, missing], padding: ' '.repeat(3 * 4096) }));
       const r = await stasisCommand(['restore', image], { scratch: path.dirname(image), timeoutMs: 30_000 });
       refused = r.stderr;
       assert.equal(r.code, 1, `refused: exit 1 (${r.stderr})`);

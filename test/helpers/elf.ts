@@ -92,48 +92,86 @@ export async function kernelCore(t: TestContext, name: string, dir: string, opts
 }
 
 /**
- * Edits one stasis note of an image in place, as an image made elsewhere would differ
- * (another CPU, say): decodes its JSON, lets `edit` change the state, and writes it back
- * padded with spaces to the note's own size, so that nothing else in the file moves. The
- * edited JSON must not be longer than the original.
+ * Edits one stasis note of an image, as an image made elsewhere would differ (another
+ * CPU, say): decodes its JSON, lets `edit` change the state, and writes the image again
+ * with the new note. The edited note may be longer or shorter than the original (a CPU's
+ * model name and flag list vary from machine to machine): the note segment is re-laid and
+ * everything after it (the PT_LOAD data, section headers) moves by whole pages, so that
+ * each segment keeps its page alignment and its checksum. Runs of zero pages stay holes.
  */
 export function rewriteStasisNote<T>(file: string, type: number, version: number, edit: (state: T) => T): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    const header = Buffer.alloc(64);
-    fs.readSync(fd, header, 0, 64, 0);
-    const phoff = Number(header.readBigUInt64LE(32));
-    const phentsize = header.readUInt16LE(54);
-    const phnum = header.readUInt16LE(56);
-    const table = Buffer.alloc(phentsize * phnum);
-    fs.readSync(fd, table, 0, table.length, phoff);
-    const PT_NOTE = 4;
-    for (let i = 0; i < phnum; i++) {
-      const ph = table.subarray(i * phentsize, (i + 1) * phentsize);
-      if (ph.readUInt32LE(0) !== PT_NOTE) continue;
-      const offset = Number(ph.readBigUInt64LE(8));
-      const notes = Buffer.alloc(Number(ph.readBigUInt64LE(32)));
-      fs.readSync(fd, notes, 0, notes.length, offset);
-      for (let at = 0; at + 12 <= notes.length; ) {
-        const namesz = notes.readUInt32LE(at);
-        const descsz = notes.readUInt32LE(at + 4);
-        const noteType = notes.readUInt32LE(at + 8);
-        const name = notes.subarray(at + 12, at + 12 + namesz).toString('latin1').replace(/\0+$/, '');
-        const descAt = at + 12 + align4(namesz);
-        if (name === STASIS_OWNER && noteType === type) {
-          const state = decodeStasisNote<T>(notes.subarray(descAt, descAt + descsz), version, `0x${type.toString(16)}`);
-          const desc = encodeStasisNote(type, version, edit(state)).desc;
-          if (desc.length > descsz) throw new Error(`the edited note is ${desc.length} bytes, longer than the ${descsz} it replaces`);
-          fs.writeSync(fd, Buffer.concat([desc, Buffer.alloc(descsz - desc.length, ' ')]), 0, descsz, offset + descAt);
-          return;
-        }
-        at = descAt + align4(descsz);
-      }
+  const PAGE = 4096;
+  const PT_NOTE = 4;
+  const PN_XNUM = 0xffff;
+  const image = fs.readFileSync(file);
+  const phoff = Number(image.readBigUInt64LE(32));
+  const shoff = Number(image.readBigUInt64LE(40));
+  const phentsize = image.readUInt16LE(54);
+  let phnum = image.readUInt16LE(56);
+  if (phnum === PN_XNUM) phnum = image.readUInt32LE(shoff + 44); // sh_info of section header 0
+  const headers = Array.from({ length: phnum }, (_, i) => phoff + i * phentsize);
+  const noteHeader = headers.find((at) => image.readUInt32LE(at) === PT_NOTE);
+  if (noteHeader === undefined) throw new Error(`${file} has no PT_NOTE segment`);
+  const notesAt = Number(image.readBigUInt64LE(noteHeader + 8));
+  const notesSize = Number(image.readBigUInt64LE(noteHeader + 32));
+  const notes = image.subarray(notesAt, notesAt + notesSize);
+
+  const parts: Buffer[] = [];
+  let found = false;
+  for (let at = 0; at + 12 <= notes.length; ) {
+    const namesz = notes.readUInt32LE(at);
+    const descsz = notes.readUInt32LE(at + 4);
+    const noteType = notes.readUInt32LE(at + 8);
+    const name = notes.subarray(at + 12, at + 12 + namesz).toString('latin1').replace(/\0+$/, '');
+    const descAt = at + 12 + align4(namesz);
+    const next = descAt + align4(descsz);
+    if (!found && name === STASIS_OWNER && noteType === type) {
+      const state = decodeStasisNote<T>(notes.subarray(descAt, descAt + descsz), version, `0x${type.toString(16)}`);
+      const desc = encodeStasisNote(type, version, edit(state)).desc;
+      const header = Buffer.from(notes.subarray(at, descAt));
+      header.writeUInt32LE(desc.length, 4);
+      parts.push(header, desc, Buffer.alloc(align4(desc.length) - desc.length));
+      found = true;
+    } else {
+      parts.push(notes.subarray(at, Math.min(next, notes.length)));
     }
-    throw new Error(`${file} has no stasis note of type 0x${type.toString(16)}`);
+    at = next;
+  }
+  if (!found) throw new Error(`${file} has no stasis note of type 0x${type.toString(16)}`);
+  const newNotes = Buffer.concat(parts);
+
+  // Everything that lay after the notes moves by the page-rounded change in their size.
+  const oldDataStart = roundUpTo(notesAt + notesSize, PAGE);
+  const shift = roundUpTo(notesAt + newNotes.length, PAGE) - oldDataStart;
+  const out = Buffer.alloc(image.length + shift);
+  image.copy(out, 0, 0, notesAt);
+  newNotes.copy(out, notesAt);
+  image.copy(out, oldDataStart + shift, oldDataStart);
+  out.writeBigUInt64LE(BigInt(newNotes.length), noteHeader + 32);
+  if (Number(image.readBigUInt64LE(noteHeader + 40)) === notesSize) out.writeBigUInt64LE(BigInt(newNotes.length), noteHeader + 40);
+  for (const at of headers) {
+    const offset = Number(image.readBigUInt64LE(at + 8));
+    if (at !== noteHeader && offset >= oldDataStart) out.writeBigUInt64LE(BigInt(offset + shift), at + 8);
+  }
+  if (shoff >= oldDataStart) out.writeBigUInt64LE(BigInt(shoff + shift), 40);
+  writeSparse(`${file}.edited`, out, PAGE);
+  fs.renameSync(`${file}.edited`, file);
+}
+
+/** Writes `data` to `file`, leaving every all-zero page a hole, as the image writer does. */
+function writeSparse(file: string, data: Buffer, page: number): void {
+  const fd = fs.openSync(file, 'w', 0o600);
+  try {
+    const zero = Buffer.alloc(page);
+    for (let at = 0; at < data.length; at += page) {
+      const chunk = data.subarray(at, Math.min(at + page, data.length));
+      if (!chunk.equals(zero.subarray(0, chunk.length))) fs.writeSync(fd, chunk, 0, chunk.length, at);
+    }
+    fs.ftruncateSync(fd, data.length);
   } finally {
     fs.closeSync(fd);
   }
 }
 
+const roundUpTo = (n: number, to: number) => Math.ceil(n / to) * to;
 const align4 = (n: number) => (n + 3) & ~3;
