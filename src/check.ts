@@ -8,6 +8,8 @@ import { checkMappings } from './resources/mappings.js';
 import { RESOURCES } from './resources/index.js';
 import { listTasks, readStatus } from './proc/status.js';
 import { StasisError } from './errors.js';
+import { exitedOr } from './core.js';
+import { faultPoint } from './fault.js';
 
 function processFindings(pid: number): Finding[] {
   const findings: Finding[] = [];
@@ -53,7 +55,13 @@ export function collectFindings(pid: number): Finding[] {
   } catch {
     throw new StasisError('NO_SUCH_PROCESS', `no process with pid ${pid}`, { pid });
   }
-  return [...processFindings(pid), ...checkMappings(pid), ...RESOURCES.flatMap((r) => r.check?.(pid) ?? [])];
+  try {
+    const findings = processFindings(pid);
+    faultPoint('checks', pid);
+    return [...findings, ...checkMappings(pid), ...RESOURCES.flatMap((r) => r.check?.(pid) ?? [])];
+  } catch (err) {
+    throw exitedOr(pid, err, 'the check of its resources');
+  }
 }
 
 /** Throws UNSUPPORTED naming everything that cannot be checkpointed. */

@@ -5,7 +5,7 @@
  * stopped process itself (stop-copy-release, as gcore does).
  */
 import { resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { checkOutputDirectory } from './output.js';
 import { StasisError } from './errors.js';
 import { PhaseTimer } from './timing.js';
@@ -51,9 +51,11 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
   const useSnapshot = options.snapshot ?? true;
   checkTraceable(pid);
   checkOutputDirectory(output);
-  const info = captureProcessInfo(pid);
-  const syscallAt = useSnapshot ? findSyscallInstruction(pid) : 0n;
-  const missed = useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [];
+  const { info, syscallAt, missed } = beforeFreezing(pid, () => ({
+    info: captureProcessInfo(pid),
+    syscallAt: useSnapshot ? findSyscallInstruction(pid) : 0n,
+    missed: useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [],
+  }));
   timer.mark('prepare');
 
   let frozen: FrozenProcess | null = null;
@@ -115,13 +117,35 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
 }
 
 /**
+ * What is read of the process before it is frozen: it may exit meanwhile (its /proc files
+ * vanish, or read empty once it is a zombie), which is reported as its exit.
+ */
+export function beforeFreezing<T>(pid: number, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw exitedOr(pid, err, 'the checks before the freeze');
+  }
+}
+
+/**
  * A failure caused by the process going away (ESRCH from ptrace, ENOENT/ESRCH from
  * /proc/PID/...) is reported as that, whatever call noticed it first.
  */
-export function exitedOr(pid: number, err: unknown): unknown {
+export function exitedOr(pid: number, err: unknown, during = 'the dump'): unknown {
   if (err instanceof StasisError && err.code !== 'SYSCALL_FAILED' && err.code !== 'INJECTION_FAILED') return err;
-  if ((err instanceof SysError && err.errno === ESRCH) || !existsSync(`/proc/${pid}/task`)) {
-    return new StasisError('TARGET_EXITED', `process ${pid} exited during the dump`, { pid, cause: err });
+  if ((err instanceof SysError && err.errno === ESRCH) || hasExited(pid)) {
+    return new StasisError('TARGET_EXITED', `process ${pid} exited during ${during}`, { pid, cause: err });
   }
   return err;
+}
+
+/** Gone, or a zombie (its /proc entries stay, but its mm and fds are gone). */
+function hasExited(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}/task`)) return true;
+  try {
+    return /^State:\s+[ZX]/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  } catch {
+    return true;
+  }
 }

@@ -12,7 +12,7 @@ import { openSync, fsyncSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { collectFindings, refuseUnsupported } from './check.js';
 import { checkOutputDirectory } from './output.js';
-import { exitedOr } from './core.js';
+import { exitedOr, beforeFreezing } from './core.js';
 import { freeze, checkTraceable, type FrozenProcess } from './ptrace/freeze.js';
 import { findSyscallInstruction } from './ptrace/inject.js';
 import { RemoteTask } from './ptrace/remote.js';
@@ -66,15 +66,19 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
   const timer = new PhaseTimer();
   const output = resolve(options.output);
   checkTraceable(pid);
-  refuseUnsupported(pid, collectFindings(pid));
-  checkOutputDirectory(output);
-  const info = captureProcessInfo(pid);
-  const syscallAt = findSyscallInstruction(pid);
   // A process that goes on after the dump is released as soon as its state is captured and
   // a copy-on-write snapshot holds its memory (as for `stasis core`). One that is killed
   // after stays frozen until the image is safe, so that a failed dump leaves it as it was.
   const useSnapshot = options.leaveRunning === true;
-  const missed = useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [];
+  const { info, syscallAt, missed } = beforeFreezing(pid, () => {
+    refuseUnsupported(pid, collectFindings(pid));
+    checkOutputDirectory(output);
+    return {
+      info: captureProcessInfo(pid),
+      syscallAt: findSyscallInstruction(pid),
+      missed: useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [],
+    };
+  });
   timer.mark('check');
 
   let frozen: FrozenProcess | null = null;

@@ -285,6 +285,22 @@ test('the target is killed while its snapshot is being written', async (t) => {
   }
 });
 
+test('the target exits while `stasis dump` and `stasis check` look at what it holds (STASIS_FAULT=checks:kill-target)', async (t) => {
+  for (const command of ['dump', 'check']) {
+    await t.test(command, async () => {
+      const target = await startTarget(t, 'counter');
+      const dir = tempDir(t);
+      const file = path.join(dir, 'image');
+      const args = command === 'dump' ? ['dump', String(target.pid), '-o', file] : ['check', String(target.pid)];
+      const made = await runStasis(args, { env: { ...process.env, STASIS_FAULT: 'checks:kill-target' } });
+      assert.equal((await target.exited).signal, 'SIGKILL', 'the fault point killed the target');
+      assert.equal(made.code, 1, `exit 1: ${describeRun(made)}`);
+      assert.equal(made.stderr.trim(), `stasis: process ${target.pid} exited during the check of its resources`, 'one line naming the exit, no stack trace');
+      assert.deepEqual(fs.readdirSync(dir), [], 'no image, no temporary file');
+    });
+  }
+});
+
 test('bad usage exits 2', async (t) => {
   if (coreTool() === 'gcore') {
     t.skip('stasis command line only');
