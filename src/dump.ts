@@ -22,7 +22,7 @@ import { kill, SIG } from './sys/process.js';
 import { waitTask, WAIT } from './sys/ptrace.js';
 import { captureThreads, describeThreads, captureThreadRestartState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
-import { planSegments, mappingsSnapshotMisses, copyFromTarget } from './resources/memory.js';
+import { planSegments, mappingsSnapshotMisses, copyFromTarget, type CopiedMapping } from './resources/memory.js';
 import { takeSnapshot, discardSnapshot, type Snapshot } from './ptrace/snapshot.js';
 import { captureMappings } from './resources/mappings.js';
 import { mmResource } from './resources/mm.js';
@@ -100,7 +100,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     } finally {
       remote.close();
     }
-    let copied = new Map<number, Buffer>();
+    let copied = new Map<number, CopiedMapping>();
     if (useSnapshot) {
       const regs = new Map(threads.map((t) => [t.tid, t.regs]));
       snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);

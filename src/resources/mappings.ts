@@ -89,10 +89,10 @@ export function captureMappings(pid: number, segments: MemorySegment[]): Mapping
     const mappings = segments.map((segment): MappingState => {
       const m = segment.mapping;
       const kind = mappingKind(m);
-      const stored: PageRun[] = segment.copied ? [{ start: m.start, end: m.end }] : segment.runs;
+      const stored: PageRun[] = segment.runs;
       let restore: PageRun[] = [];
       if (kind === 'anonymous' || kind === 'shared-anonymous') restore = stored;
-      else if (kind === 'file') restore = anonymousRuns(pagemap, m.start, m.end);
+      else if (kind === 'file') restore = segment.copied?.privateRuns ?? anonymousRuns(pagemap, m.start, m.end);
       if ((kind === 'file' || kind === 'shared-file') && !files.has(m.path)) files.set(m.path, identifyFile(m.path));
       return {
         start: m.start,
