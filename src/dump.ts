@@ -74,7 +74,8 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
   // a copy-on-write snapshot holds its memory (as for `stasis core`). One that is killed
   // after stays frozen until the image is safe, so that a failed dump leaves it as it was.
   const useSnapshot = options.leaveRunning === true;
-  const missed = useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [];
+  const smapsBefore = useSnapshot ? readSmaps(pid) : [];
+  const missed = mappingsSnapshotMisses(smapsBefore);
   timer.mark('check');
 
   let frozen: FrozenProcess | null = null;
@@ -111,7 +112,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     }
     timer.mark('capture');
     const source = snapshot?.childPid ?? pid;
-    const segments = planSegments(maps, source, copied, 'checkpoint');
+    const segments = planSegments(maps, source, copied, 'checkpoint', smapsBefore);
     const mappings = captureMappings(source, segments);
     const notes = [
       ...buildCoreNotes(info, threads, maps),

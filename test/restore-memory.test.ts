@@ -46,4 +46,54 @@ test('restore-shmem: shared memory that is one object in several places stays on
   await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'anon-offset', 'file-shared']);
 });
 
+/**
+ * VmFlags letters that may legitimately differ between a mapping before the dump and the
+ * same mapping after the restore, with why. Every other letter must be the same.
+ */
+const VMFLAGS_MAY_DIFFER: Record<string, string> = {};
+
+/** "START-END" -> its VmFlags letters, from smaps text (or the "SMAPS START-END FLAGS" lines a target prints). */
+function vmFlagsByRange(smaps: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let range = '';
+  for (const line of smaps.split('\n')) {
+    const header = line.match(/^([0-9a-f]+-[0-9a-f]+) /);
+    const printed = line.match(/^SMAPS ([0-9a-f]+-[0-9a-f]+)\s*(.*)$/);
+    if (printed) out.set(printed[1], printed[2].split(/\s+/).filter(Boolean).sort());
+    else if (header) range = header[1];
+    else if (line.startsWith('VmFlags:')) out.set(range, line.slice(8).split(/\s+/).filter(Boolean).sort());
+  }
+  return out;
+}
+
+/** Every mapping's VmFlags after the restore against before the dump, letter by letter. */
+function assertSameVmFlags(before: Map<string, string[]>, after: Map<string, string[]>): void {
+  assert.ok(before.size > 0 && after.size > 0, `smaps was read before (${before.size} mappings) and printed after (${after.size})`);
+  assert.deepEqual([...after.keys()], [...before.keys()], 'the same mappings');
+  const differences: string[] = [];
+  for (const [range, flags] of before) {
+    const now = after.get(range) ?? [];
+    const lost = flags.filter((f) => !now.includes(f) && !(f in VMFLAGS_MAY_DIFFER));
+    const gained = now.filter((f) => !flags.includes(f) && !(f in VMFLAGS_MAY_DIFFER));
+    if (lost.length || gained.length) differences.push(`${range}: [${flags.join(' ')}] -> [${now.join(' ')}]`);
+  }
+  assert.deepEqual(differences, [], 'VmFlags per mapping, before the dump -> after the restore');
+}
+
+test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean', async (t) => {
+  let smapsBefore = '';
+  const run = await selfCheck(t, 'restore-vmflags', {
+    args: (dir) => [dir],
+    spinning: 0,
+    beforeDump: async (pid) => {
+      smapsBefore = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
+    },
+  });
+  await t.test('VmFlags of every mapping are those before the dump', () => {
+    assert.equal(run.dumped.code, 0, run.dumped.stderr);
+    assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
+  });
+  await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'sealed', 'maywrite', 'deleted', 'readonly']);
+});
+
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));

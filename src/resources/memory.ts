@@ -13,7 +13,7 @@
  */
 import { openSync, readSync, closeSync } from 'node:fs';
 import { type Mapping, type SmapsEntry, isAnonymousShared, isFileBacked, isUnreadableSpecial, readSmaps } from '../proc/maps.js';
-import { PAGE_SIZE, type PageRun, residentRuns, anonymousRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
+import { PAGE_SIZE, type PageRun, residentRuns, anonymousRuns, guardRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
 import { dataRanges } from '../sys/fd.js';
 
 export const PF_X = 1;
@@ -64,6 +64,8 @@ export interface CopiedMapping {
   data: Buffer[];
   /** For a private file mapping: the runs of its private (copy-on-write) pages, which a restore writes back. */
   privateRuns?: PageRun[];
+  /** Its guard pages (the snapshot has none of a MADV_DONTFORK mapping). */
+  guards: PageRun[];
 }
 
 /**
@@ -85,7 +87,7 @@ export function copyFromTarget(targetPid: number, mappings: Mapping[]): Map<numb
       if (m.perms[3] === 's' && !isAnonymousShared(m)) continue;
       const runs = m.perms[3] === 's' ? sharedObjectRuns(targetPid, m) : residentRuns(pagemap, m.start, m.end);
       const privateRuns = isFileBacked(m) && m.perms[3] !== 's' ? anonymousRuns(pagemap, m.start, m.end) : undefined;
-      copies.set(m.start, { runs, data: runs.map((r) => readRange(fd, r.start, r.end - r.start)), privateRuns });
+      copies.set(m.start, { runs, data: runs.map((r) => readRange(fd, r.start, r.end - r.start)), privateRuns, guards: guardRuns(pagemap, m.start, m.end) });
     }
   } finally {
     closePagemap(pagemap);
@@ -166,16 +168,21 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 /**
  * Decide, for each mapping, what is stored. `sourcePid` is where the memory is read (the
  * snapshot child, or the stopped target); its smaps and pagemap describe the same pages.
+ * `targetSmaps`, read from the target just before it was frozen, give the VmFlags of a
+ * snapshot's mappings: fork() clears some in the child (mlock's 'lo'/'lf', userfaultfd's)
+ * and the child lacks MADV_DONTFORK mappings altogether.
  */
-export function planSegments(maps: Mapping[], sourcePid: number, copied: Map<number, CopiedMapping>, purpose: 'core' | 'checkpoint' = 'core'): MemorySegment[] {
+export function planSegments(maps: Mapping[], sourcePid: number, copied: Map<number, CopiedMapping>, purpose: 'core' | 'checkpoint' = 'core', targetSmaps: SmapsEntry[] = []): MemorySegment[] {
   const smaps = new Map<number, SmapsEntry>(readSmaps(sourcePid).map((e) => [e.start, e]));
+  const targetFlags = new Map<string, Set<string>>(targetSmaps.map((e) => [`${e.start}-${e.end}`, e.vmFlags]));
   const pagemap = openPagemap(sourcePid);
   const memFd = openSync(`/proc/${sourcePid}/mem`, 'r');
   try {
     return maps.map((mapping) => {
       const size = mapping.end - mapping.start;
       const entry = smaps.get(mapping.start);
-      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[], vmFlags: entry?.vmFlags ?? new Set<string>() };
+      const vmFlags = targetFlags.get(`${mapping.start}-${mapping.end}`) ?? entry?.vmFlags ?? new Set<string>();
+      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[], vmFlags };
       const whole = [{ start: mapping.start, end: mapping.end }];
       if (isUnreadableSpecial(mapping)) return { ...base, fileSize: 0, reason: 'not readable (VM_IO/PFNMAP)' };
       const copy = copied.get(mapping.start);
