@@ -11,12 +11,21 @@
  * mappings of one MAP_SHARED|MAP_ANONYMOUS object, the back half of another with a second
  * mapping of its last page (page offsets 2 and 3), a MAP_SHARED file: each must still be
  * one object after the restore (a store through one view shows in the others).
+ *
+ * test/targets/restore-vmflags.c: MAP_NORESERVE, MADV_MERGEABLE, MAP_DROPPABLE, a guard
+ * page, an mseal()ed area, a PROT_READ MAP_SHARED mapping of a file open for writing, a
+ * shared mapping of a deleted file; and the VmFlags of every mapping, read by this test
+ * from smaps before the dump and printed by the restored process, letter by letter.
+ *
+ * test/targets/refuse-mappings.c: an AIO ring and a shared mapping of a deleted file no
+ * fd holds are listed by `stasis check` and refused by `stasis dump`, naming the mapping.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertNothingLeft, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
+import { assertNothingLeft, describeBytes, dump, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
+import { assertRunningUntraced, runStasis, startTarget, tempDir } from './helpers/targets.js';
 
 const fileStart = nowTicks();
 const PAGE = 4096;
@@ -95,5 +104,38 @@ test('restore-vmflags: every VmFlags letter of every mapping comes back, and wha
   });
   await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'sealed', 'maywrite', 'deleted', 'readonly']);
 });
+
+// Mappings that cannot come back as they were are refused, before anything is frozen:
+// `stasis check PID` lists them, `stasis dump` exits 1 naming them and writes nothing,
+// and the process runs on with the mapping still working.
+for (const [kind, what, reason] of [
+  ['aio', /\/\[aio\] \(deleted\)/, /AIO ring/],
+  ['deleted-map', /\/mapped \(deleted\)/, /shared mapping of a deleted file that no file descriptor/],
+] as const) {
+  test(`refuse-mappings ${kind}: check lists the mapping as unsupported, dump refuses it by name, the process runs on`, async (t) => {
+    const dir = tempDir(t, 'stasis-refuse-mapping-');
+    const target = await startTarget(t, 'refuse-mappings', { args: [kind, dir] });
+    const address = target.readyFields[2];
+    await target.waitForLine(/^tick 2$/);
+    const checked = await runStasis(['check', String(target.pid), '--json']);
+    const findings = (JSON.parse(checked.stdout) as { findings: Array<{ kind: string; what: string; supported: boolean; reason: string }> }).findings;
+    const finding = findings.find((f) => f.kind === 'mapping' && f.what.startsWith(`${address}-`));
+    assert.ok(finding, `stasis check lists the mapping at ${address}: ${checked.stdout.slice(0, 2000)}`);
+    assert.equal(finding.supported, false, `stasis check: ${JSON.stringify(finding)}`);
+    assert.match(finding.what, what);
+    assert.match(finding.reason, reason);
+
+    const out = path.join(dir, 'out');
+    fs.mkdirSync(out);
+    const d = await dump(target.pid, path.join(out, 'refused.img'), dir);
+    assert.equal(d.code, 1, `stasis dump must refuse: ${describeBytes(d)}`);
+    assert.match(d.stderr, new RegExp(`${address}-[0-9a-f]+ [rwxps-]{4} [^\\n]*${what.source}[^\\n]*${reason.source}`), d.stderr);
+    assert.deepEqual(fs.readdirSync(out), [], 'no image is written');
+    const ticks = target.lines.length;
+    await target.waitForLine(/^tick /, 5_000, ticks + 3);
+    assertRunningUntraced(target.pid);
+    assert.deepEqual(target.lines.filter((l) => l.startsWith('broken')), [], 'the mapping still works');
+  });
+}
 
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));
