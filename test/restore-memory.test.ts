@@ -30,31 +30,6 @@ import { assertRunningUntraced, runStasis, startTarget, tempDir } from './helper
 const fileStart = nowTicks();
 const PAGE = 4096;
 
-test('restore-memory: the restored address space is the one that was dumped', async (t) => {
-  const run = await selfCheck(t, 'restore-memory', {
-    prepare: (dir) => fs.writeFileSync(path.join(dir, 'data'), Buffer.concat([Buffer.alloc(PAGE, 'A'), Buffer.alloc(PAGE, 'B'), Buffer.alloc(PAGE, 'C')])),
-    args: (dir) => [path.join(dir, 'data')],
-    spinning: 0,
-  });
-  await t.test('the image of 1 GiB of sparse memory stays small on disk', () => {
-    assert.equal(run.dumped.code, 0);
-    const st = fs.statSync(run.image);
-    t.diagnostic(`image: ${st.size} bytes apparent, ${st.blocks * 512} allocated`);
-    assert.ok(st.size > 1 << 30, 'the 1 GiB mapping is described in full (a PT_LOAD of its size)');
-    assert.ok(st.blocks * 512 < 64 << 20, `only touched pages take space: ${st.blocks * 512} bytes allocated`);
-  });
-  await verdictSubtests(t, run, ['maps', 'auxv', 'guard', 'readonly', 'growsdown', 'shared', 'filepriv', 'sparse', 'nohuge', 'dontfork', 'wipeonfork', 'dontdump', 'mlock', 'onfault', 'readahead', 'stack']);
-});
-
-test('restore-shmem: shared memory that is one object in several places stays one object', async (t) => {
-  const run = await selfCheck(t, 'restore-shmem', {
-    prepare: (dir) => fs.writeFileSync(path.join(dir, 'shared-data'), Buffer.alloc(2 * PAGE, 'd')),
-    args: (dir) => [path.join(dir, 'shared-data')],
-    spinning: 0,
-  });
-  await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'anon-offset', 'file-shared']);
-});
-
 /**
  * VmFlags letters that may legitimately differ between a mapping before the dump and the
  * same mapping after the restore, with why. Every other letter must be the same.
@@ -88,6 +63,47 @@ function assertSameVmFlags(before: Map<string, string[]>, after: Map<string, str
   }
   assert.deepEqual(differences, [], 'VmFlags per mapping, before the dump -> after the restore');
 }
+
+test('restore-memory: the restored address space is the one that was dumped', async (t) => {
+  let smapsBefore = '';
+  const run = await selfCheck(t, 'restore-memory', {
+    prepare: (dir) => fs.writeFileSync(path.join(dir, 'data'), Buffer.concat([Buffer.alloc(PAGE, 'A'), Buffer.alloc(PAGE, 'B'), Buffer.alloc(PAGE, 'C')])),
+    args: (dir) => [path.join(dir, 'data')],
+    spinning: 0,
+    beforeDump: async (pid) => {
+      smapsBefore = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
+    },
+  });
+  await t.test('VmFlags of every mapping are those before the dump', () => {
+    assert.equal(run.dumped.code, 0, run.dumped.stderr);
+    assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
+  });
+  await t.test('the image of 1 GiB of sparse memory stays small on disk', () => {
+    assert.equal(run.dumped.code, 0);
+    const st = fs.statSync(run.image);
+    t.diagnostic(`image: ${st.size} bytes apparent, ${st.blocks * 512} allocated`);
+    assert.ok(st.size > 1 << 30, 'the 1 GiB mapping is described in full (a PT_LOAD of its size)');
+    assert.ok(st.blocks * 512 < 64 << 20, `only touched pages take space: ${st.blocks * 512} bytes allocated`);
+  });
+  await verdictSubtests(t, run, ['maps', 'auxv', 'guard', 'readonly', 'growsdown', 'shared', 'filepriv', 'sparse', 'nohuge', 'dontfork', 'wipeonfork', 'dontdump', 'mlock', 'onfault', 'readahead', 'stack']);
+});
+
+test('restore-shmem: shared memory that is one object in several places stays one object', async (t) => {
+  let smapsBefore = '';
+  const run = await selfCheck(t, 'restore-shmem', {
+    prepare: (dir) => fs.writeFileSync(path.join(dir, 'shared-data'), Buffer.alloc(2 * PAGE, 'd')),
+    args: (dir) => [path.join(dir, 'shared-data')],
+    spinning: 0,
+    beforeDump: async (pid) => {
+      smapsBefore = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
+    },
+  });
+  await t.test('VmFlags of every mapping are those before the dump', () => {
+    assert.equal(run.dumped.code, 0, run.dumped.stderr);
+    assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
+  });
+  await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'anon-offset', 'file-shared']);
+});
 
 test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean', async (t) => {
   let smapsBefore = '';

@@ -166,6 +166,7 @@ const ADVICE: Record<string, number> = {
   rr: 1 /* MADV_RANDOM */, sr: 2 /* MADV_SEQUENTIAL */, mg: 12 /* MADV_MERGEABLE */,
 };
 const MADV_GUARD_INSTALL = 102;
+const MADV_DONTNEED = 4;
 const MADV_GUARD_REMOVE = 103;
 const MLOCK_ONFAULT = 1;
 
@@ -325,7 +326,14 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
       // A second mapping of one shared object maps the object its first mapping created;
       // its pages are written as well, since it may show pages the first one does not.
       const alias = sharedObjects.aliasOf(m);
-      const writable = m.restore.length > 0 && m.perms[1] !== 'w';
+      // A mapping that is not writable now is made writable while its pages are written,
+      // unless that would give it an overcommit charge (VM_ACCOUNT, 'ac') it did not have:
+      // a private mapping charged once stays charged, one never writable is not. Without
+      // PROT_WRITE its pages are written through /proc/PID/mem (FOLL_FORCE copies on write).
+      const accounting = m.vmFlags !== undefined && m.perms[3] === 'p' && (m.kind === 'anonymous' || m.kind === 'file');
+      const wantCharge = accounting && m.vmFlags!.includes('ac') && m.perms[1] !== 'w';
+      const forcedWrites = accounting && !m.vmFlags!.includes('ac') && m.perms[1] !== 'w';
+      const writable = m.perms[1] !== 'w' && !forcedWrites && (m.restore.length > 0 || wantCharge);
       const protection = writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms);
       if (alias) {
         const fd = files.fdFor(`/proc/self/map_files/${alias.start.toString(16)}-${alias.end.toString(16)}`, O_RDWR);
@@ -341,7 +349,7 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
         remote.syscall(SYSCALL.madvise, [m.start, PAGE_SIZE, MADV_GUARD_REMOVE], `madvise(MADV_GUARD_REMOVE) of ${describe(m)}`);
       }
       for (const [start, end] of m.restore) {
-        const step = end - start >= SELF_READ_MIN ? SELF_READ_CHUNK : COPY_CHUNK;
+        const step = end - start >= SELF_READ_MIN && !forcedWrites ? SELF_READ_CHUNK : COPY_CHUNK;
         for (let at = start; at < end; at += step) {
           const length = Math.min(step, end - at);
           const fileOffset = segment.offset + (at - segment.vaddr);
@@ -362,6 +370,12 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
         }
       }
       if (checkWhileCopying && crc !== segment.checksum) throw damaged(m);
+      if (wantCharge && m.restore.length === 0) {
+        // mprotect() drops the charge of a mapping that never had a page (no anon_vma, 6.2+):
+        // give it one, a copy of its first page made and discarded.
+        writeSync(memFd, Buffer.alloc(1), 0, 1, m.start);
+        remote.syscall(SYSCALL.madvise, [m.start, PAGE_SIZE, MADV_DONTNEED], `madvise(MADV_DONTNEED) of ${describe(m)}`);
+      }
       if (writable) remote.syscall(SYSCALL.mprotect, [m.start, m.end - m.start, prot(m.perms)], `mprotect of ${describe(m)}`);
       applyAdviceAndLocks(remote, m);
     });

@@ -94,21 +94,6 @@ static int store_faults(volatile char *p) {
   return faulted;
 }
 
-static void print_vmflags(void) {
-  g_smaps[0] = 0;
-  read_file("/proc/self/smaps", g_smaps, sizeof g_smaps);
-  char *line = g_smaps, range[64] = "";
-  while (line && *line) {
-    char *end = strchr(line, '\n');
-    if (end) *end = 0;
-    unsigned long a, b;
-    if (sscanf(line, "%lx-%lx ", &a, &b) == 2) snprintf(range, sizeof range, "%lx-%lx", a, b);
-    else if (strncmp(line, "VmFlags:", 8) == 0) printf("SMAPS %s%s\n", range, line + 8);
-    line = end ? end + 1 : NULL;
-  }
-  fflush(stdout);
-}
-
 int main(int argc, char **argv) {
   if (argc < 3) return 2;
   char path_rw[4096], path_deleted[4096];
@@ -148,7 +133,7 @@ int main(int argc, char **argv) {
   printf("ready %d\n", getpid());
   fflush(stdout);
   wait_for_trigger(argv[1]);
-  print_vmflags();
+  print_smaps_vmflags();
 
   verdict(has_flag(noreserve, "nr") && filled(noreserve, 4 * PAGE, 'n'), "noreserve", "'nr' %d, contents %d", has_flag(noreserve, "nr"), filled(noreserve, 4 * PAGE, 'n'));
   verdict(has_flag(mergeable, "mg") && filled(mergeable, 4 * PAGE, 'm'), "mergeable", "'mg' %d, contents %d", has_flag(mergeable, "mg"), filled(mergeable, 4 * PAGE, 'm'));
