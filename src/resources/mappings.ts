@@ -70,8 +70,10 @@ export const VMFLAGS: Record<string, 'restored' | 'derived' | string> = {
   rd: 'derived', wr: 'derived', ex: 'derived', sh: 'derived', mr: 'derived', ms: 'derived',
   // VM_MAYWRITE of a shared file mapping: whether the file was open for writing (restored
   // by opening it O_RDWR); VM_MAYEXEC: the file system's noexec; VM_ACCOUNT: overcommit
-  // accounting, which follows 'wr' and 'nr'.
-  mw: 'derived', me: 'derived', ac: 'derived',
+  // accounting, restored as it was for a private mapping that is not writable now (for
+  // the others it follows 'wr' and 'nr').
+  // VM_SOFTDIRTY (CONFIG_MEM_SOFT_DIRTY, off here): set on every new mapping.
+  mw: 'derived', me: 'derived', ac: 'derived', sd: 'derived',
   gd: 'restored', lo: 'restored', lf: 'restored', sr: 'restored', rr: 'restored', dc: 'restored', wf: 'restored',
   dd: 'restored', hg: 'restored', nh: 'restored', mg: 'restored', nr: 'restored', dp: 'restored', sl: 'restored',
   // VM_MAYBE_GUARD: MADV_GUARD_INSTALL was used on the mapping (the guard pages are restored).
