@@ -96,12 +96,13 @@ test('restore-memory: the restored address space is the one that was dumped', (t
 // the target's smaps read just before the freeze.
 test('restore-memory after dump --leave-running: the same address space', (t) => restoreMemoryChecks(t, ['--leave-running']));
 
-test('restore-shmem: shared memory that is one object in several places stays one object', async (t) => {
+async function restoreShmemChecks(t: TestContext, dumpArgs: string[]): Promise<void> {
   let smapsBefore = '';
   const run = await selfCheck(t, 'restore-shmem', {
     prepare: (dir) => fs.writeFileSync(path.join(dir, 'shared-data'), Buffer.alloc(2 * PAGE, 'd')),
     args: (dir) => [path.join(dir, 'shared-data')],
     spinning: 0,
+    dumpArgs,
     beforeDump: async (pid) => {
       smapsBefore = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
     },
@@ -111,13 +112,17 @@ test('restore-shmem: shared memory that is one object in several places stays on
     assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
   });
   await verdictSubtests(t, run, ['memfd-fd', 'memfd-map', 'anon-alias', 'anon-offset', 'file-shared']);
-});
+}
 
-test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean', async (t) => {
+test('restore-shmem: shared memory that is one object in several places stays one object', (t) => restoreShmemChecks(t, []));
+test('restore-shmem: shared memory that is one object in several places stays one object, after dump --leave-running', (t) => restoreShmemChecks(t, ['--leave-running']));
+
+async function restoreVmflagsChecks(t: TestContext, dumpArgs: string[]): Promise<void> {
   let smapsBefore = '';
   const run = await selfCheck(t, 'restore-vmflags', {
     args: (dir) => [dir],
     spinning: 0,
+    dumpArgs,
     beforeDump: async (pid) => {
       smapsBefore = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1');
     },
@@ -127,7 +132,10 @@ test('restore-vmflags: every VmFlags letter of every mapping comes back, and wha
     assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
   });
   await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'sealed', 'maywrite', 'deleted', 'readonly']);
-});
+}
+
+test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean', (t) => restoreVmflagsChecks(t, []));
+test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean, after dump --leave-running', (t) => restoreVmflagsChecks(t, ['--leave-running']));
 
 // Mappings that cannot come back as they were are refused, before anything is frozen:
 // `stasis check PID` lists them, `stasis dump` exits 1 naming them and writes nothing,
