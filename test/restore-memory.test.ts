@@ -32,7 +32,10 @@ const PAGE = 4096;
 
 /**
  * VmFlags letters that may legitimately differ between a mapping before the dump and the
- * same mapping after the restore, with why. Every other letter must be the same.
+ * same mapping after the restore, with why. Every other letter must be the same. None
+ * does today: each letter this kernel shows is restored (even 'ac', the overcommit charge
+ * of a private mapping that is not writable now, and 'gu', a guard once installed) or
+ * refused at dump (src/resources/mappings.ts VMFLAGS).
  */
 const VMFLAGS_MAY_DIFFER: Record<string, string> = {};
 
