@@ -134,7 +134,7 @@ async function restoreVmflagsChecks(t: TestContext, dumpArgs: string[]): Promise
     assert.equal(run.dumped.code, 0, run.dumped.stderr);
     assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
   });
-  await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'sealed', 'maywrite', 'deleted', 'readonly']);
+  await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'unguarded', 'sealed', 'maywrite', 'deleted', 'readonly']);
 }
 
 test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean', (t) => restoreVmflagsChecks(t, []));

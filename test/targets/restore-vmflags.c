@@ -13,6 +13,8 @@
  *   droppable   MAP_DROPPABLE area (6.12+): 'dp', its contents
  *   guard       a guard page (MADV_GUARD_INSTALL, 6.13+) between two rw pages: a write
  *               into it raises SIGSEGV, the pages around it keep their contents
+ *   unguarded   an area whose guard page was removed again (MADV_GUARD_REMOVE): 'gu'
+ *               stays (VM_MAYBE_GUARD), every page can be stored to, contents kept
  *   sealed      an mseal()ed area: 'sl', munmap of it fails with EPERM
  *   maywrite    a MAP_SHARED mapping of a file opened O_RDWR, mapped PROT_READ: mprotect
  *               makes it writable and a store through it reaches the file
@@ -40,6 +42,9 @@
 #endif
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
 #endif
 
 static char g_smaps[1 << 20];
@@ -104,9 +109,10 @@ int main(int argc, char **argv) {
   char *mergeable = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   char *droppable = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
   char *guarded = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *unguarded = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   char *sealed = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   char *readonly = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (noreserve == MAP_FAILED || mergeable == MAP_FAILED || droppable == MAP_FAILED || guarded == MAP_FAILED || sealed == MAP_FAILED || readonly == MAP_FAILED)
+  if (noreserve == MAP_FAILED || mergeable == MAP_FAILED || droppable == MAP_FAILED || guarded == MAP_FAILED || unguarded == MAP_FAILED || sealed == MAP_FAILED || readonly == MAP_FAILED)
     return perror("mmap"), 1;
   memset(noreserve, 'n', 4 * PAGE);
   memset(mergeable, 'm', 4 * PAGE);
@@ -114,6 +120,8 @@ int main(int argc, char **argv) {
   memset(droppable, 'd', 4 * PAGE);
   memset(guarded, 'g', 3 * PAGE);
   if (madvise(guarded + PAGE, PAGE, MADV_GUARD_INSTALL) != 0) return perror("MADV_GUARD_INSTALL"), 1;
+  if (madvise(unguarded + PAGE, PAGE, MADV_GUARD_INSTALL) != 0 || madvise(unguarded + PAGE, PAGE, MADV_GUARD_REMOVE) != 0) return perror("MADV_GUARD_REMOVE"), 1;
+  memset(unguarded, 'u', 2 * PAGE);
   memset(sealed, 's', 2 * PAGE);
   if (syscall(462 /* mseal */, sealed, 2 * PAGE, 0) != 0) return perror("mseal"), 1;
   memset(readonly, 'r', 2 * PAGE);
@@ -141,6 +149,8 @@ int main(int argc, char **argv) {
   int around = filled(guarded, PAGE, 'g') && filled(guarded + 2 * PAGE, PAGE, 'g');
   int faults = store_faults(guarded + PAGE + 7);
   verdict(around && faults, "guard", "pages around it intact %d, a store into the guard page faults %d", around, faults);
+  int unguarded_ok = filled(unguarded, 2 * PAGE, 'u') && !store_faults(unguarded + PAGE + 9) && unguarded[PAGE + 9] == 'X';
+  verdict(has_flag(unguarded, "gu") && unguarded_ok, "unguarded", "'gu' %d, contents and stores %d", has_flag(unguarded, "gu"), unguarded_ok);
   errno = 0;
   int unmapped = munmap(sealed, 2 * PAGE);
   int sealed_errno = errno;
