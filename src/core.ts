@@ -16,7 +16,7 @@ import { takeSnapshot, discardSnapshot, type Snapshot } from './ptrace/snapshot.
 import { readMaps, readSmaps, type Mapping } from './proc/maps.js';
 import { captureThreads, describeThreads, type ThreadState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
-import { mappingsSnapshotMisses, copyFromTarget, layoutAtFork, planSegments } from './resources/memory.js';
+import { mappingsSnapshotMisses, copyFromTarget, layoutAtFork, planSegments, type CopiedMapping } from './resources/memory.js';
 import { buildCoreNotes } from './image/core-notes.js';
 import { writeCore, type Progress } from './image/core-writer.js';
 
@@ -73,7 +73,7 @@ export function coreDump(pid: number, options: CoreDumpOptions = {}): CoreDumpRe
     timer.mark('freeze');
     const threads = captureThreads(frozen);
     let maps: Mapping[];
-    let copied = new Map<number, Buffer>();
+    let copied = new Map<number, CopiedMapping>();
     if (useSnapshot) {
       timer.mark('capture');
       const regs = new Map(threads.map((t) => [t.tid, t.regs]));

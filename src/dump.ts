@@ -22,7 +22,7 @@ import { kill, SIG } from './sys/process.js';
 import { waitTask, WAIT } from './sys/ptrace.js';
 import { captureThreads, describeThreads, captureThreadRestartState } from './resources/threads.js';
 import { captureProcessInfo } from './resources/process-info.js';
-import { planSegments, mappingsSnapshotMisses, copyFromTarget } from './resources/memory.js';
+import { planSegments, mappingsSnapshotMisses, copyFromTarget, type CopiedMapping } from './resources/memory.js';
 import { takeSnapshot, discardSnapshot, type Snapshot } from './ptrace/snapshot.js';
 import { captureMappings } from './resources/mappings.js';
 import { mmResource } from './resources/mm.js';
@@ -70,15 +70,16 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
   // a copy-on-write snapshot holds its memory (as for `stasis core`). One that is killed
   // after stays frozen until the image is safe, so that a failed dump leaves it as it was.
   const useSnapshot = options.leaveRunning === true;
-  const { info, syscallAt, missed } = beforeFreezing(pid, () => {
+  const { info, syscallAt, smapsBefore } = beforeFreezing(pid, () => {
     refuseUnsupported(pid, collectFindings(pid));
     checkOutputDirectory(output);
     return {
       info: captureProcessInfo(pid),
       syscallAt: findSyscallInstruction(pid),
-      missed: useSnapshot ? mappingsSnapshotMisses(readSmaps(pid)) : [],
+      smapsBefore: useSnapshot ? readSmaps(pid) : [],
     };
   });
+  const missed = mappingsSnapshotMisses(smapsBefore);
   timer.mark('check');
 
   let frozen: FrozenProcess | null = null;
@@ -104,7 +105,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     } finally {
       remote.close();
     }
-    let copied = new Map<number, Buffer>();
+    let copied = new Map<number, CopiedMapping>();
     if (useSnapshot) {
       const regs = new Map(threads.map((t) => [t.tid, t.regs]));
       snapshot = takeSnapshot(frozen, (tid) => regs.get(tid)!, syscallAt);
@@ -115,7 +116,7 @@ export function checkpoint(pid: number, options: CheckpointOptions): CheckpointR
     }
     timer.mark('capture');
     const source = snapshot?.childPid ?? pid;
-    const segments = planSegments(maps, source, copied, 'checkpoint');
+    const segments = planSegments(maps, source, copied, 'checkpoint', smapsBefore);
     const mappings = captureMappings(source, segments);
     const notes = [
       ...buildCoreNotes(info, threads, maps),

@@ -31,6 +31,8 @@ import {
 } from './helpers/targets.js';
 import { readSegments } from './helpers/elf.js';
 import { gdbCore, printedValue } from './helpers/gdb.js';
+// also marks close-on-exec the fds this process inherited: a dump refuses a target holding them
+import { dump, describeBytes } from './helpers/restore.js';
 
 /**
  * The bound on the target's largest gap across a snapshot dump. With 1 GiB of dirty
@@ -193,6 +195,69 @@ test('a core is of one instant, MADV_WIPEONFORK and MADV_DONTFORK memory include
   } finally {
     fs.closeSync(fd);
   }
+  assertRunningUntraced(target.pid);
+});
+
+/** The byte at `address` in a core or image, from the PT_LOAD that stores it (undefined: a hole or not stored). */
+async function byteInCore(file: string, address: number): Promise<string | undefined> {
+  const segments = await readSegments(file);
+  const s = segments.find((seg) => seg.type === 'LOAD' && seg.vaddr <= address && address < seg.vaddr + seg.filesz);
+  if (!s) return undefined;
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, s.offset + (address - s.vaddr));
+    return b.toString('latin1');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const vmRssKib = (pid: number): number => Number(readFileOrNull(`/proc/${pid}/status`)?.match(/^VmRSS:\s*(\d+)/m)?.[1] ?? NaN);
+
+// Memory the snapshot lacks is copied while the target is stopped; only the pages that
+// exist must be copied. A V8 isolate reserves a huge PROT_NONE MADV_DONTFORK area and
+// uses little of it: reading the whole area through /proc/PID/mem populated it (seconds
+// of pause, hundreds of MiB of RSS). test/targets/reserve.c has 1 GiB of such a reserve
+// and 256 MiB of shared memory, 3 and 2 pages used.
+test('a live core or dump --leave-running copies only the pages a MADV_DONTFORK reserve or shared memory has', async (t) => {
+  if (coreTool() === 'gcore') {
+    t.skip('gcore stops the process for the whole dump and copies nothing beforehand');
+    return;
+  }
+  const target = await startTarget(t, 'reserve');
+  const [reserve, shared] = target.readyFields.slice(2, 4).map((hex) => parseInt(hex, 16));
+  const PAGE = 4096;
+  const expected: Array<[number, string]> = [
+    [reserve, 'a'],
+    [reserve + PAGE + 100, 'b'],
+    [reserve + (512 << 20) + 4095, String.fromCharCode(97 + (((512 << 20) / PAGE) % 26))],
+    [shared, 'a'],
+    [shared + (128 << 20), String.fromCharCode(97 + (((128 << 20) / PAGE) % 26))],
+  ];
+  const dir = tempDir(t);
+  const rssBefore = vmRssKib(target.pid);
+  const core = path.join(dir, 'reserve.core');
+  const made = await makeCore(target.pid, core);
+  assert.equal(made.code, 0, describeRun(made));
+  const rssAfterCore = vmRssKib(target.pid);
+  t.diagnostic(`VmRSS ${rssBefore} kB before, ${rssAfterCore} kB after stasis core; pause ${made.json?.pauseMs} ms`);
+  assert.ok(rssAfterCore - rssBefore < 8 * 1024, `stasis core grew the target's VmRSS from ${rssBefore} to ${rssAfterCore} kB`);
+  assert.ok((made.json?.pauseMs ?? Infinity) < MAX_GAP_MS, `the target was paused ${made.json?.pauseMs} ms`);
+  for (const [address, byte] of expected) assert.equal(await byteInCore(core, address), byte, `the core holds the page at 0x${address.toString(16)}`);
+  assert.equal(await byteInCore(core, reserve + 2 * PAGE), undefined, 'an untouched page of the reserve is a hole');
+
+  const image = path.join(dir, 'reserve.img');
+  const dumped = await dump(target.pid, image, dir, ['--leave-running']);
+  assert.equal(dumped.code, 0, describeBytes(dumped));
+  const rssAfterDump = vmRssKib(target.pid);
+  const frozenMs = dumped.json?.frozenMs ?? Infinity;
+  t.diagnostic(`VmRSS ${rssAfterDump} kB after dump --leave-running; frozen ${frozenMs} ms`);
+  assert.ok(rssAfterDump - rssBefore < 8 * 1024, `dump --leave-running grew the target's VmRSS from ${rssBefore} to ${rssAfterDump} kB`);
+  assert.ok(frozenMs < MAX_GAP_MS, `the target was frozen ${frozenMs} ms`);
+  for (const [address, byte] of expected) assert.equal(await byteInCore(image, address), byte, `the image holds the page at 0x${address.toString(16)}`);
+  const allocated = fs.statSync(image).blocks * 512;
+  assert.ok(allocated < 32 << 20, `the image takes ${allocated} bytes on disk`);
   assertRunningUntraced(target.pid);
 });
 

@@ -106,7 +106,7 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
   const memFds = new Map<number, number>();
   try {
     writeAll(fd, Buffer.concat(headers), 0);
-    const totalStored = segments.reduce((n, s) => n + (s.copied ? s.copied.length : s.runs.reduce((m, r) => m + r.end - r.start, 0)), 0);
+    const totalStored = segments.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.end - r.start, 0), 0);
     let done = 0;
     const chunk = Buffer.allocUnsafe(COPY_CHUNK);
     let storedBytes = 0;
@@ -116,16 +116,20 @@ export function writeCore(path: string, notes: Note[], segments: MemorySegment[]
       const start = segment.mapping.start;
       let crc = 0;
       if (segment.copied) {
-        if (checksumNote) checksums.push(crc32(segment.copied));
         // Copies made while the target was stopped: leave their zero pages as holes.
-        for (let off = 0; off < segment.copied.length; off += PAGE_SIZE) {
-          const page = segment.copied.subarray(off, off + PAGE_SIZE);
-          if (!page.equals(ZERO_PAGE)) {
-            writeAll(fd, page, base + off);
-            storedBytes += page.length;
+        segment.copied.data.forEach((data, r) => {
+          if (checksumNote) crc = crc32(data, crc);
+          const at = base + (segment.copied!.runs[r].start - start);
+          for (let off = 0; off < data.length; off += PAGE_SIZE) {
+            const page = data.subarray(off, off + PAGE_SIZE);
+            if (!page.equals(ZERO_PAGE)) {
+              writeAll(fd, page, at + off);
+              storedBytes += page.length;
+            }
           }
-        }
-        done += segment.copied.length;
+          done += data.length;
+        });
+        if (checksumNote) checksums.push(crc);
         options.onProgress?.(done, totalStored);
         return;
       }

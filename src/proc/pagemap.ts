@@ -1,6 +1,8 @@
 /**
  * /proc/PID/pagemap (Documentation/admin-guide/mm/pagemap.rst): one 64-bit entry per
- * virtual page; bit 63 present, bit 62 swapped. Used to store only the pages that exist.
+ * virtual page; bit 63 present, bit 62 swapped, bit 58 a guard region (MADV_GUARD_INSTALL,
+ * kernel 6.14+: a PTE marker, which the kernel also reports as swapped). Used to store
+ * only the pages that exist. Reading pagemap never faults a page in.
  */
 import { openSync, readSync, closeSync } from 'node:fs';
 
@@ -9,11 +11,13 @@ export const PAGE_SIZE = 4096;
 const PRESENT = 0x80000000;
 const SWAPPED = 0x40000000;
 const FILE_OR_SHARED = 0x20000000;
+const GUARD_REGION = 0x04000000;
 
-/** Any page that exists: present or swapped out. */
-const isResident = (high: number) => (high & (PRESENT | SWAPPED)) !== 0;
+/** Any page that exists: present or swapped out (a guard marker has no contents). */
+const isResident = (high: number) => (high & GUARD_REGION) === 0 && (high & (PRESENT | SWAPPED)) !== 0;
 /** A private anonymous page, including copy-on-write copies inside file mappings. */
-const isAnonymous = (high: number) => (high & SWAPPED) !== 0 || ((high & PRESENT) !== 0 && (high & FILE_OR_SHARED) === 0);
+const isAnonymous = (high: number) => (high & GUARD_REGION) === 0 && ((high & SWAPPED) !== 0 || ((high & PRESENT) !== 0 && (high & FILE_OR_SHARED) === 0));
+const isGuard = (high: number) => (high & GUARD_REGION) !== 0;
 
 export interface PageRun {
   start: number;
@@ -28,6 +32,11 @@ export function residentRuns(pagemapFd: number, start: number, end: number): Pag
 /** Runs of private anonymous pages in [start, end): what a file mapping holds that its file does not. */
 export function anonymousRuns(pagemapFd: number, start: number, end: number): PageRun[] {
   return pageRuns(pagemapFd, start, end, isAnonymous);
+}
+
+/** Runs of guard pages (MADV_GUARD_INSTALL) in [start, end): accessing them raises SIGSEGV. */
+export function guardRuns(pagemapFd: number, start: number, end: number): PageRun[] {
+  return pageRuns(pagemapFd, start, end, isGuard);
 }
 
 function pageRuns(pagemapFd: number, start: number, end: number, wanted: (high: number) => boolean): PageRun[] {

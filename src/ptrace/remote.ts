@@ -18,7 +18,7 @@ const ALL_SIGNALS = 0xffff_ffff_ffff_ffffn;
 const STACK_RED_ZONE = 128 + 1024;
 
 export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
-export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000, FIXED_NOREPLACE: 0x100000 } as const;
+export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000, FIXED_NOREPLACE: 0x100000, DROPPABLE: 0x08 } as const;
 
 /** x86_64 syscall numbers used by the dump and restore sides. */
 export const SYSCALL = {
@@ -31,7 +31,7 @@ export const SYSCALL = {
   rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, set_robust_list: 273, get_robust_list: 274,
   memfd_create: 319, openat: 257, mkdirat: 258, unlinkat: 263, rseq: 334, clone3: 435,
   sched_setscheduler: 144, sched_getscheduler: 145, sched_getparam: 143, sched_setparam: 142, prlimit64: 302,
-  mlock2: 325,
+  mlock2: 325, mseal: 462,
 } as const;
 
 export class RemoteTask {

@@ -9,8 +9,9 @@
 import { openSync, closeSync, readSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { StasisError } from '../errors.js';
-import { type Mapping, readMaps, isAnonymousShared, isFileBacked, mappingName } from '../proc/maps.js';
-import { PAGE_SIZE, type PageRun, anonymousRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
+import { readdirSync, statSync } from 'node:fs';
+import { type Mapping, type SmapsEntry, readSmaps, readMaps, isAnonymousShared, isFileBacked, mappingName } from '../proc/maps.js';
+import { PAGE_SIZE, type PageRun, anonymousRuns, guardRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
 import { type RemoteTask, SYSCALL, PROT, MAP } from '../ptrace/remote.js';
 import type { MemorySegment } from './memory.js';
 import { identifyFile, type FileIdentity } from './file-identity.js';
@@ -33,6 +34,10 @@ export interface MappingState {
   /** mlock()ed ('lo'), or locked on fault only (mlock2 MLOCK_ONFAULT: 'lo' and 'lf'). */
   lock?: 'locked' | 'onfault';
   growsDown: boolean;
+  /** Every smaps VmFlags letter at dump time (see VMFLAGS for what each one means here). */
+  vmFlags?: string[];
+  /** Runs of guard pages (MADV_GUARD_INSTALL), installed again after the contents. */
+  guards?: Array<[number, number]>;
   /** Page runs stored in this mapping's PT_LOAD (checked against `checksum`). */
   stored: Array<[number, number]>;
   /** Page runs written back at restore (for file mappings: only their private copies). */
@@ -54,26 +59,117 @@ export function mappingKind(m: Mapping): MappingKind {
   return isFileBacked(m) ? 'file' : 'anonymous';
 }
 
+/**
+ * What a restore does with each VmFlags letter this kernel can show (fs/proc/task_mmu.c
+ * show_smap_vma_flags(), 6.18 on x86_64). 'restored': set again by the restore;
+ * 'derived': follows from the protection, the kind of mapping or the file, which are
+ * restored; a string: the reason the mapping is refused. A letter not listed is refused.
+ * The vDSO and vvar areas are the kernel's own (their flags come with them).
+ */
+export const VMFLAGS: Record<string, 'restored' | 'derived' | string> = {
+  rd: 'derived', wr: 'derived', ex: 'derived', sh: 'derived', mr: 'derived', ms: 'derived',
+  // VM_MAYWRITE of a shared file mapping: whether the file was open for writing (restored
+  // by opening it O_RDWR); VM_MAYEXEC: the file system's noexec; VM_ACCOUNT: overcommit
+  // accounting, restored as it was for a private mapping that is not writable now (for
+  // the others it follows 'wr' and 'nr').
+  // VM_SOFTDIRTY (CONFIG_MEM_SOFT_DIRTY, off here): set on every new mapping.
+  mw: 'derived', me: 'derived', ac: 'derived', sd: 'derived',
+  gd: 'restored', lo: 'restored', lf: 'restored', sr: 'restored', rr: 'restored', dc: 'restored', wf: 'restored',
+  dd: 'restored', hg: 'restored', nh: 'restored', mg: 'restored', nr: 'restored', dp: 'restored', sl: 'restored',
+  // VM_MAYBE_GUARD: MADV_GUARD_INSTALL was used on the mapping (the guard pages are restored).
+  gu: 'restored',
+  pf: 'a PFN mapping of a device cannot be checkpointed',
+  io: 'an I/O memory mapping of a device cannot be checkpointed',
+  mm: 'a mixed-map mapping of a device cannot be checkpointed',
+  de: 'a mapping the kernel keeps from growing (VM_DONTEXPAND: a driver, an AIO ring, ...) cannot be re-created',
+  ar: 'a mapping with a PAT memory type (VM_PAT: device memory) cannot be checkpointed',
+  ht: 'hugetlbfs mappings cannot be checkpointed yet',
+  sf: 'MAP_SYNC (DAX) mappings cannot be checkpointed',
+  um: 'memory registered with userfaultfd (missing pages) cannot be checkpointed',
+  uw: 'memory registered with userfaultfd (write-protect) cannot be checkpointed',
+  ui: 'memory registered with userfaultfd (minor faults) cannot be checkpointed',
+  ss: 'shadow stacks cannot be checkpointed yet',
+};
+
+/** The reason a mapping with these VmFlags cannot be restored as it is, or null. */
+export function vmFlagsRefusal(m: Mapping, vmFlags: Iterable<string>): string | null {
+  if (SPECIAL_KINDS[m.path]) return null;
+  for (const flag of vmFlags) {
+    const policy = VMFLAGS[flag];
+    if (policy === undefined) return `its VmFlags '${flag}' is not known to stasis`;
+    if (policy !== 'restored' && policy !== 'derived') return `${policy} (VmFlags '${flag}')`;
+  }
+  return null;
+}
+
+const DELETED_SUFFIX = ' (deleted)';
+
+/** A MAP_SHARED mapping of a regular file that was unlinked (not a memfd, shmem or SysV segment). */
+export function isSharedDeletedFile(m: Mapping): boolean {
+  return m.perms[3] === 's' && m.path.startsWith('/') && m.path.endsWith(DELETED_SUFFIX) && !m.path.startsWith('/memfd:') && m.path !== '/dev/zero (deleted)' && !m.path.startsWith('/SYSV') && !m.path.startsWith('/[aio]');
+}
+
+/** dev:inode of every file the process has open (what /proc/PID/fd/N leads to). */
+function openInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of entries) {
+    try {
+      const st = statSync(`/proc/${pid}/fd/${fd}`, { bigint: true });
+      out.add(`${st.dev}:${st.ino}`);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** dev:inode of the object a mapping maps (through /proc/PID/map_files), or null. */
+function mappedInode(pid: number, m: Mapping): string | null {
+  try {
+    const st = statSync(`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
 /** Mappings a restore cannot re-create faithfully; `stasis dump` refuses them before freezing. */
 export function checkMappings(pid: number): Finding[] {
-  return readMaps(pid).map((m) => {
+  let fdInodes: Set<string> | null = null;
+  return readSmaps(pid).map((m: SmapsEntry) => {
     const kind = mappingKind(m);
     const what = mappingName(m);
     const unsupported = (reason: string): Finding => ({ kind: 'mapping', what, supported: false, reason, mapping: what });
     if (m.path.startsWith('/SYSV')) return unsupported('System V shared memory cannot be checkpointed yet');
-    if (kind === 'file' && m.path.endsWith(' (deleted)')) return unsupported('a private mapping of a deleted file cannot be re-created');
-    if (kind === 'shared-file' && m.path.endsWith(' (deleted)') && !m.path.startsWith('/memfd:')) {
-      return unsupported('a shared mapping of a deleted file cannot be re-created');
+    if (m.path.startsWith('/[aio]')) return unsupported('a Linux AIO ring (io_setup) cannot be re-created: its context would be gone');
+    if (kind === 'file' && m.path.endsWith(DELETED_SUFFIX)) return unsupported('a private mapping of a deleted file cannot be re-created');
+    // Shown as shared memory (its inode has no links), but writes must reach that file: it
+    // is re-created from the deleted file the files resource restores, so an fd must hold it.
+    if (isSharedDeletedFile(m)) {
+      fdInodes ??= openInodes(pid);
+      const inode = mappedInode(pid, m);
+      if (!inode || !fdInodes.has(inode)) return unsupported('a shared mapping of a deleted file that no file descriptor of the process holds cannot be re-created');
     }
     if (kind === 'shared-file' && m.path.startsWith('/dev/') && m.path !== '/dev/zero') return unsupported('device mappings cannot be checkpointed');
+    const refusal = vmFlagsRefusal(m, m.vmFlags);
+    if (refusal) return unsupported(refusal);
     return { kind: 'mapping', what, supported: true, reason: kind, mapping: what };
   });
 }
 
 const ADVICE: Record<string, number> = {
   dc: 10 /* MADV_DONTFORK */, wf: 18 /* MADV_WIPEONFORK */, dd: 16 /* MADV_DONTDUMP */, hg: 14 /* MADV_HUGEPAGE */, nh: 15 /* MADV_NOHUGEPAGE */,
-  rr: 1 /* MADV_RANDOM */, sr: 2 /* MADV_SEQUENTIAL */,
+  rr: 1 /* MADV_RANDOM */, sr: 2 /* MADV_SEQUENTIAL */, mg: 12 /* MADV_MERGEABLE */,
 };
+const MADV_GUARD_INSTALL = 102;
+const MADV_DONTNEED = 4;
+const MADV_GUARD_REMOVE = 103;
 const MLOCK_ONFAULT = 1;
 
 function lockOf(vmFlags: Set<string>): MappingState['lock'] {
@@ -89,11 +185,12 @@ export function captureMappings(pid: number, segments: MemorySegment[]): Mapping
     const mappings = segments.map((segment): MappingState => {
       const m = segment.mapping;
       const kind = mappingKind(m);
-      const stored: PageRun[] = segment.copied ? [{ start: m.start, end: m.end }] : segment.runs;
+      const stored: PageRun[] = segment.runs;
       let restore: PageRun[] = [];
       if (kind === 'anonymous' || kind === 'shared-anonymous') restore = stored;
-      else if (kind === 'file') restore = anonymousRuns(pagemap, m.start, m.end);
+      else if (kind === 'file') restore = segment.copied?.privateRuns ?? anonymousRuns(pagemap, m.start, m.end);
       if ((kind === 'file' || kind === 'shared-file') && !files.has(m.path)) files.set(m.path, identifyFile(m.path));
+      const guards = kind === 'vdso' || kind === 'vvar' || kind === 'vvar_vclock' || kind === 'vsyscall' ? [] : (segment.copied?.guards ?? guardRuns(pagemap, m.start, m.end));
       return {
         start: m.start,
         end: m.end,
@@ -106,6 +203,8 @@ export function captureMappings(pid: number, segments: MemorySegment[]): Mapping
         advice: [...segment.vmFlags].filter((f) => f in ADVICE),
         lock: lockOf(segment.vmFlags),
         growsDown: segment.vmFlags.has('gd'),
+        vmFlags: [...segment.vmFlags],
+        guards: guards.map((r) => [r.start, r.end]),
         stored: stored.map((r) => [r.start, r.end]),
         restore: restore.map((r) => [r.start, r.end]),
       };
@@ -134,6 +233,11 @@ const COPY_CHUNK = 8 << 20;
 /** Runs this large are read by the process itself; below, an injected syscall costs more than it saves. */
 const SELF_READ_MIN = 1 << 20;
 const SELF_READ_CHUNK = 64 << 20;
+
+/** MAP_NORESERVE when the mapping had VM_NORESERVE ('nr'): no overcommit accounting, as before. */
+function noReserve(m: MappingState): number {
+  return m.vmFlags?.includes('nr') && !m.vmFlags.includes('dp') ? MAP.NORESERVE : 0;
+}
 
 function prot(perms: string): number {
   return (perms[0] === 'r' ? PROT.READ : 0) | (perms[1] === 'w' ? PROT.WRITE : 0) | (perms[2] === 'x' ? PROT.EXEC : 0);
@@ -217,24 +321,37 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
       // has put back already.
       const objectFd = m.kind === 'shared-anonymous' && m.inode !== 0 ? options.fdForSharedObject?.(m.dev, m.inode) : undefined;
       if (objectFd !== undefined) {
-        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED, objectFd, m.offset], `mmap of ${describe(m)} from its memfd`);
+        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, prot(m.perms), MAP.SHARED | MAP.FIXED | noReserve(m), objectFd, m.offset], `mmap of ${describe(m)} from its file descriptor`);
         applyAdviceAndLocks(remote, m);
         return;
       }
       // A second mapping of one shared object maps the object its first mapping created;
       // its pages are written as well, since it may show pages the first one does not.
       const alias = sharedObjects.aliasOf(m);
-      const writable = m.restore.length > 0 && m.perms[1] !== 'w';
+      // A mapping that is not writable now is made writable while its pages are written,
+      // unless that would give it an overcommit charge (VM_ACCOUNT, 'ac') it did not have:
+      // a private mapping charged once stays charged, one never writable is not. Without
+      // PROT_WRITE its pages are written through /proc/PID/mem (FOLL_FORCE copies on write).
+      const accounting = m.vmFlags !== undefined && m.perms[3] === 'p' && (m.kind === 'anonymous' || m.kind === 'file');
+      const wantCharge = accounting && m.vmFlags!.includes('ac') && m.perms[1] !== 'w';
+      const forcedWrites = accounting && !m.vmFlags!.includes('ac') && m.perms[1] !== 'w';
+      const writable = m.perms[1] !== 'w' && !forcedWrites && (m.restore.length > 0 || wantCharge);
       const protection = writable ? prot(m.perms) | PROT.WRITE | PROT.READ : prot(m.perms);
       if (alias) {
         const fd = files.fdFor(`/proc/self/map_files/${alias.start.toString(16)}-${alias.end.toString(16)}`, O_RDWR);
-        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, protection, MAP.SHARED | MAP.FIXED, fd, m.offset], `mmap of ${describe(m)} from the object it shares`);
+        remote.syscall(SYSCALL.mmap, [m.start, m.end - m.start, protection, MAP.SHARED | MAP.FIXED | noReserve(m), fd, m.offset], `mmap of ${describe(m)} from the object it shares`);
       } else {
         sharedObjects.created(m);
         createMapping(remote, files, m, protection, sharedObjects.size(m));
       }
+      // VM_MAYBE_GUARD ('gu') stays once a guard was installed, even if none is left now:
+      // install and remove one on the first page, before its contents are written.
+      if (m.vmFlags?.includes('gu') && !m.guards?.length) {
+        remote.syscall(SYSCALL.madvise, [m.start, PAGE_SIZE, MADV_GUARD_INSTALL], `madvise(MADV_GUARD_INSTALL) of ${describe(m)}`);
+        remote.syscall(SYSCALL.madvise, [m.start, PAGE_SIZE, MADV_GUARD_REMOVE], `madvise(MADV_GUARD_REMOVE) of ${describe(m)}`);
+      }
       for (const [start, end] of m.restore) {
-        const step = end - start >= SELF_READ_MIN ? SELF_READ_CHUNK : COPY_CHUNK;
+        const step = end - start >= SELF_READ_MIN && !forcedWrites ? SELF_READ_CHUNK : COPY_CHUNK;
         for (let at = start; at < end; at += step) {
           const length = Math.min(step, end - at);
           const fileOffset = segment.offset + (at - segment.vaddr);
@@ -255,10 +372,20 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
         }
       }
       if (checkWhileCopying && crc !== segment.checksum) throw damaged(m);
+      if (wantCharge && m.restore.length === 0) {
+        // mprotect() drops the charge of a mapping that never had a page (no anon_vma, 6.2+):
+        // give it one, a copy of its first page made and discarded.
+        writeSync(memFd, Buffer.alloc(1), 0, 1, m.start);
+        remote.syscall(SYSCALL.madvise, [m.start, PAGE_SIZE, MADV_DONTNEED], `madvise(MADV_DONTNEED) of ${describe(m)}`);
+      }
       if (writable) remote.syscall(SYSCALL.mprotect, [m.start, m.end - m.start, prot(m.perms)], `mprotect of ${describe(m)}`);
       applyAdviceAndLocks(remote, m);
     });
     files.closeAll();
+    // mseal() last: a sealed mapping can no longer be unmapped, moved or re-protected.
+    for (const m of state.mappings) {
+      if (m.vmFlags?.includes('sl')) remote.syscall(SYSCALL.mseal, [m.start, m.end - m.start, 0], `mseal of ${describe(m)}`);
+    }
   } finally {
     closeSync(memFd);
   }
@@ -270,6 +397,9 @@ export function restoreMappings(remote: RemoteTask, state: MappingsState, imageP
  * must hold their contents by then. RLIMIT_MEMLOCK is still the restorer's here.
  */
 function applyAdviceAndLocks(remote: RemoteTask, m: MappingState): void {
+  // Guard pages drop what a page held (they are never stored): after the contents, before
+  // mlock (which would fault them in).
+  for (const [start, end] of m.guards ?? []) remote.syscall(SYSCALL.madvise, [start, end - start, MADV_GUARD_INSTALL], `madvise(MADV_GUARD_INSTALL) at 0x${start.toString(16)} in ${describe(m)}`);
   for (const flag of m.advice) remote.syscall(SYSCALL.madvise, [m.start, m.end - m.start, ADVICE[flag]], `madvise(${flag}) of ${describe(m)}`);
   if (m.lock) remote.syscall(SYSCALL.mlock2, [m.start, m.end - m.start, m.lock === 'onfault' ? MLOCK_ONFAULT : 0], `mlock of ${describe(m)}`);
 }
@@ -346,7 +476,9 @@ function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, 
   const length = m.end - m.start;
   const what = `mmap of ${describe(m)}`;
   if (m.kind === 'anonymous') {
-    const flags = MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED | (m.growsDown ? MAP.GROWSDOWN : 0);
+    // MAP_DROPPABLE ('dp', 6.12+) is a mapping type of its own, in place of MAP_PRIVATE.
+    const type = m.vmFlags?.includes('dp') ? MAP.DROPPABLE : MAP.PRIVATE;
+    const flags = type | MAP.ANONYMOUS | MAP.FIXED | (m.growsDown ? MAP.GROWSDOWN : 0) | noReserve(m);
     remote.syscall(SYSCALL.mmap, [m.start, length, protection, flags, -1, 0], what);
     return;
   }
@@ -357,14 +489,14 @@ function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, 
     const fd = remote.syscall(SYSCALL.memfd_create, [remote.putString(name), 0], `memfd_create(${name}) for ${describe(m)}`);
     try {
       remote.syscall(SYSCALL.ftruncate, [fd, objectSize], `ftruncate of memfd ${name}`);
-      remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.FIXED, fd, m.offset], what);
+      remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.FIXED | noReserve(m), fd, m.offset], what);
     } finally {
       remote.syscall(SYSCALL.close, [fd], `close of memfd ${name}`);
     }
     return;
   }
   if (m.kind === 'shared-anonymous' && m.offset === 0 && objectSize === length) {
-    remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.ANONYMOUS | MAP.FIXED, -1, 0], what);
+    remote.syscall(SYSCALL.mmap, [m.start, length, protection, MAP.SHARED | MAP.ANONYMOUS | MAP.FIXED | noReserve(m), -1, 0], what);
     return;
   }
   if (m.kind === 'shared-anonymous') {
@@ -372,7 +504,7 @@ function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, 
     // create the whole object, move the part this mapping shows into place (mremap keeps
     // its page offset, which the other mappings of the object are relative to), and
     // unmap the rest.
-    const whole = Number(remote.syscall(SYSCALL.mmap, [0, objectSize, protection, MAP.SHARED | MAP.ANONYMOUS, -1, 0], `${what} (the whole object, ${objectSize} bytes)`));
+    const whole = Number(remote.syscall(SYSCALL.mmap, [0, objectSize, protection, MAP.SHARED | MAP.ANONYMOUS | noReserve(m), -1, 0], `${what} (the whole object, ${objectSize} bytes)`));
     remote.syscall(SYSCALL.mremap, [whole + m.offset, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, m.start], what);
     if (m.offset > 0) remote.syscall(SYSCALL.munmap, [whole, m.offset], `munmap of the rest of the object of ${describe(m)}`);
     const after = m.offset + length;
@@ -380,8 +512,11 @@ function createMapping(remote: RemoteTask, files: MappedFiles, m: MappingState, 
     return;
   }
   const shared = m.kind === 'shared-file';
-  const fd = files.fdFor(m.path, shared && m.perms[1] === 'w' ? O_RDWR : O_RDONLY);
-  remote.syscall(SYSCALL.mmap, [m.start, length, protection, (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.FIXED, fd, m.offset], what);
+  // A shared mapping may be made writable later (mprotect) only if the file was open for
+  // writing when it was mapped: VM_MAYWRITE ('mw'), whatever its protection now.
+  const mayWrite = m.perms[1] === 'w' || (m.vmFlags?.includes('mw') ?? false);
+  const fd = files.fdFor(m.path, shared && mayWrite ? O_RDWR : O_RDONLY);
+  remote.syscall(SYSCALL.mmap, [m.start, length, protection, (shared ? MAP.SHARED : MAP.PRIVATE) | MAP.FIXED | noReserve(m), fd, m.offset], what);
 }
 
 function moveVdso(remote: RemoteTask, current: Mapping[], image: MappingState[], imageRanges: Array<{ start: number; end: number }>): void {

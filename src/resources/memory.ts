@@ -13,7 +13,8 @@
  */
 import { openSync, readSync, closeSync } from 'node:fs';
 import { type Mapping, type SmapsEntry, isAnonymousShared, isFileBacked, isUnreadableSpecial, readSmaps } from '../proc/maps.js';
-import { PAGE_SIZE, type PageRun, residentRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
+import { PAGE_SIZE, type PageRun, residentRuns, anonymousRuns, guardRuns, openPagemap, closePagemap } from '../proc/pagemap.js';
+import { dataRanges } from '../sys/fd.js';
 
 export const PF_X = 1;
 export const PF_W = 2;
@@ -30,7 +31,7 @@ export interface MemorySegment {
   /** Page runs to copy, absolute addresses, within [start, start + fileSize). */
   runs: PageRun[];
   /** Contents copied while the target was stopped, when the snapshot cannot provide them. */
-  copied?: Buffer;
+  copied?: CopiedMapping;
   /** The process whose /proc/PID/mem holds the runs (the snapshot child, or the target). */
   sourcePid: number;
   /** Why nothing or only part is stored, for `inspect` and the user. */
@@ -52,17 +53,78 @@ export function mappingsSnapshotMisses(smaps: SmapsEntry[]): SmapsEntry[] {
   return smaps.filter((m) => !isUnreadableSpecial(m) && (isAnonymousShared(m) || m.vmFlags.has('dc') || m.vmFlags.has('wf')));
 }
 
-/** Copy `mappings` from the stopped target (those the snapshot cannot provide). */
-export function copyFromTarget(targetPid: number, mappings: Mapping[]): Map<number, Buffer> {
-  const copies = new Map<number, Buffer>();
+/**
+ * What was copied of one mapping while the target was stopped: only the pages it has
+ * (the others are holes, read as zero), so that a never-touched reservation (V8 reserves
+ * gigabytes PROT_NONE with MADV_DONTFORK) costs nothing and is not populated by the copy.
+ */
+export interface CopiedMapping {
+  runs: PageRun[];
+  /** One buffer per run. */
+  data: Buffer[];
+  /** For a private file mapping: the runs of its private (copy-on-write) pages, which a restore writes back. */
+  privateRuns?: PageRun[];
+  /** Its guard pages (the snapshot has none of a MADV_DONTFORK mapping). */
+  guards: PageRun[];
+}
+
+/**
+ * Copy `mappings` from the stopped target (those the snapshot cannot provide), page runs
+ * that exist only: reading a page through /proc/PID/mem faults it in (a hole of shared
+ * memory gets a page allocated, a private one the zero page or the file's page), which
+ * would grow the target. Private memory: the runs pagemap shows present or swapped.
+ * Shared memory objects (shmem, memfd): their data ranges (SEEK_DATA on the object through
+ * /proc/PID/map_files), since pagemap shows only the pages this process has touched.
+ */
+export function copyFromTarget(targetPid: number, mappings: Mapping[]): Map<number, CopiedMapping> {
+  const copies = new Map<number, CopiedMapping>();
   if (mappings.length === 0) return copies;
   const fd = openSync(`/proc/${targetPid}/mem`, 'r');
+  const pagemap = openPagemap(targetPid);
   try {
-    for (const m of mappings) copies.set(m.start, readRange(fd, m.start, m.end - m.start));
+    for (const m of mappings) {
+      // A shared file mapping is not stored (it is in the file): nothing to copy.
+      if (m.perms[3] === 's' && !isAnonymousShared(m)) continue;
+      const runs = m.perms[3] === 's' ? sharedObjectRuns(targetPid, m) : residentRuns(pagemap, m.start, m.end);
+      const privateRuns = isFileBacked(m) && m.perms[3] !== 's' ? anonymousRuns(pagemap, m.start, m.end) : undefined;
+      copies.set(m.start, { runs, data: runs.map((r) => readRange(fd, r.start, r.end - r.start)), privateRuns, guards: guardRuns(pagemap, m.start, m.end) });
+    }
   } finally {
+    closePagemap(pagemap);
     closeSync(fd);
   }
   return copies;
+}
+
+/** The page runs of a shared mapping whose object has data there (all of it when that cannot be told). */
+function sharedObjectRuns(pid: number, m: Mapping): PageRun[] {
+  const whole = [{ start: m.start, end: m.end }];
+  let objectFd: number;
+  try {
+    objectFd = openSync(`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`, 'r');
+  } catch {
+    return whole;
+  }
+  try {
+    const runs: PageRun[] = [];
+    const last = m.offset + m.end - m.start;
+    for (const [from, to] of dataRanges(objectFd, BigInt(last))) {
+      const start = Math.max(Number(from), m.offset);
+      const end = Math.min(Number(to), last);
+      if (end <= start) continue;
+      const pageStart = Math.floor(start / PAGE_SIZE) * PAGE_SIZE;
+      const pageEnd = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
+      const run = { start: m.start + pageStart - m.offset, end: Math.min(m.end, m.start + pageEnd - m.offset) };
+      const previous = runs[runs.length - 1];
+      if (previous && previous.end >= run.start) previous.end = Math.max(previous.end, run.end);
+      else runs.push(run);
+    }
+    return runs;
+  } catch {
+    return whole;
+  } finally {
+    closeSync(objectFd);
+  }
 }
 
 /**
@@ -106,20 +168,25 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 /**
  * Decide, for each mapping, what is stored. `sourcePid` is where the memory is read (the
  * snapshot child, or the stopped target); its smaps and pagemap describe the same pages.
+ * `targetSmaps`, read from the target just before it was frozen, give the VmFlags of a
+ * snapshot's mappings: fork() clears some in the child (mlock's 'lo'/'lf', userfaultfd's)
+ * and the child lacks MADV_DONTFORK mappings altogether.
  */
-export function planSegments(maps: Mapping[], sourcePid: number, copied: Map<number, Buffer>, purpose: 'core' | 'checkpoint' = 'core'): MemorySegment[] {
+export function planSegments(maps: Mapping[], sourcePid: number, copied: Map<number, CopiedMapping>, purpose: 'core' | 'checkpoint' = 'core', targetSmaps: SmapsEntry[] = []): MemorySegment[] {
   const smaps = new Map<number, SmapsEntry>(readSmaps(sourcePid).map((e) => [e.start, e]));
+  const targetFlags = new Map<string, Set<string>>(targetSmaps.map((e) => [`${e.start}-${e.end}`, e.vmFlags]));
   const pagemap = openPagemap(sourcePid);
   const memFd = openSync(`/proc/${sourcePid}/mem`, 'r');
   try {
     return maps.map((mapping) => {
       const size = mapping.end - mapping.start;
       const entry = smaps.get(mapping.start);
-      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[], vmFlags: entry?.vmFlags ?? new Set<string>() };
+      const vmFlags = targetFlags.get(`${mapping.start}-${mapping.end}`) ?? entry?.vmFlags ?? new Set<string>();
+      const base = { mapping, flags: segmentFlags(mapping.perms), sourcePid, runs: [] as PageRun[], vmFlags };
       const whole = [{ start: mapping.start, end: mapping.end }];
       if (isUnreadableSpecial(mapping)) return { ...base, fileSize: 0, reason: 'not readable (VM_IO/PFNMAP)' };
       const copy = copied.get(mapping.start);
-      if (copy) return { ...base, fileSize: size, copied: copy, reason: 'copied while stopped' };
+      if (copy) return { ...base, fileSize: copy.runs.length || isAnonymousShared(mapping) ? size : 0, runs: copy.runs, copied: copy, reason: 'copied while stopped' };
       // A checkpoint needs every page, MADV_DONTDUMP or not; a core honours it like the kernel.
       if (purpose === 'core' && entry?.vmFlags.has('dd')) return { ...base, fileSize: 0, reason: 'MADV_DONTDUMP' };
       if (mapping.perms[3] === 's') {

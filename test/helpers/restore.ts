@@ -524,6 +524,8 @@ export interface SelfCheckOptions {
   beforeRestore?: (image: string, pid: number) => Promise<void>;
   /** more arguments for `stasis restore` */
   restoreArgs?: string[];
+  /** more arguments for `stasis dump` (with --leave-running the target is killed after the dump) */
+  dumpArgs?: string[];
 }
 
 export interface SelfCheckRun {
@@ -555,7 +557,8 @@ export async function selfCheck(t: TestContext, name: string, opts: SelfCheckOpt
   }
   await opts.beforeDump?.(target.pid, dir);
   const image = path.join(dir, `${name}.img`);
-  const dumped = await dump(target.pid, image, dir);
+  const dumped = await dump(target.pid, image, dir, opts.dumpArgs ?? []);
+  if (dumped.code === 0 && opts.dumpArgs?.includes('--leave-running')) await target.stop();
   const run: SelfCheckRun = { pid: target.pid, exe: target.exe, dir, image, linesBefore: [...target.lines], dumped, after: '', verdicts: new Map() };
   if (dumped.code !== 0) return run;
   await target.exited;

@@ -9,6 +9,9 @@
  *   wait_for_trigger(path)       sleeps until the test creates the trigger file
  *   read_file(path, buf, size)   whole-file read into a caller's buffer, without malloc
  *   gettid_raw(), now_mono()     the thread's TID; CLOCK_MONOTONIC in seconds
+ *   print_smaps_vmflags()        one "SMAPS START-END FLAGS..." line per mapping of
+ *                                /proc/self/smaps (the test compares them with smaps
+ *                                read before the dump)
  */
 #ifndef RESTORE_COMMON_H
 #define RESTORE_COMMON_H
@@ -16,6 +19,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -70,6 +74,22 @@ static inline double now_mono(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One "SMAPS START-END FLAGS..." line per mapping, from a static buffer (nothing is mapped). */
+static inline void print_smaps_vmflags(void) {
+  static char smaps[1 << 20];
+  char range[64] = "";
+  read_file("/proc/self/smaps", smaps, sizeof smaps);
+  for (char *line = smaps; line && *line;) {
+    char *end = strchr(line, '\n');
+    unsigned long a, b;
+    if (end) *end = 0;
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2) snprintf(range, sizeof range, "%lx-%lx", a, b);
+    else if (strncmp(line, "VmFlags:", 8) == 0) printf("SMAPS %s%s\n", range, line + 8);
+    line = end ? end + 1 : NULL;
+  }
+  fflush(stdout);
 }
 
 #endif

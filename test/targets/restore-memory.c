@@ -311,6 +311,7 @@ int main(int argc, char **argv) {
   normalize_maps(g_maps_raw, g_maps_before, sizeof g_maps_before);
 
   wait_for_trigger(argv[1]);
+  print_smaps_vmflags();
 
   /* --- checks, in the restored process --- */
   read_file("/proc/self/maps", g_maps_raw, sizeof g_maps_raw);

@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
   printf("ready %d memfd=%p only=%p anon=%p alias=%p file=%p\n", getpid(), (void *)mem, (void *)only, (void *)anon, (void *)alias, (void *)file);
 
   wait_for_trigger(argv[1]);
+  print_smaps_vmflags();
 
   char line[256], buf[64];
   maps_line(mem, line, sizeof line);
