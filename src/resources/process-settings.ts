@@ -91,7 +91,7 @@ const PR_SPEC_STATE = 2 | 4 | 8 | 16; // ENABLE, DISABLE, FORCE_DISABLE, DISABLE
 const MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9;
 /** The REGISTER_* commands GET_REGISTRATIONS reports, in an order the kernel accepts. */
 const MEMBARRIER_REGISTRATIONS = [
-  { cmd: 1 << 1, name: 'GLOBAL_EXPEDITED' },
+  { cmd: 1 << 2, name: 'GLOBAL_EXPEDITED' },
   { cmd: 1 << 4, name: 'PRIVATE_EXPEDITED' },
   { cmd: 1 << 6, name: 'PRIVATE_EXPEDITED_SYNC_CORE' },
   { cmd: 1 << 8, name: 'PRIVATE_EXPEDITED_RSEQ' },
