@@ -11,7 +11,11 @@
  *   registrations, oom_score_adj, loginuid, coredump_filter, dumpable, pdeathsig, MDWE,
  *   keepcaps, the bounding set and groups; a thread's timer slack, TSC, MCE kill policy,
  *   capabilities (ambient too) and speculation control; and what /proc/self/task/TID/status
- *   shows of each thread's credentials, before the dump and after the restore.
+ *   shows of each thread's credentials, before the dump and after the restore;
+ * - test/targets/restore-uid.c: a process that dropped to uid 2001 (real, effective, saved
+ *   and fs uids and gids all different, two groups, a thread with its own uids), dumped
+ *   and restored by root: its ids, per thread, no capabilities, rlimits, dumpable and
+ *   pdeathsig come back, and it cannot become root again.
  */
 import { test } from 'node:test';
 import * as fs from 'node:fs';
@@ -38,6 +42,15 @@ test('restore-attrs: cwd, umask, rlimits and the other process attributes', asyn
 test('restore-procstate: prctl settings, membarrier registrations, oom_score_adj, loginuid, capabilities and per-thread settings', async (t) => {
   const run = await selfCheck(t, 'restore-procstate', { spinning: 0 });
   await verdictSubtests(t, run, ['thp', 'subreaper', 'membarrier', 'oom', 'loginuid', 'coredump', 'dumpable', 'pdeathsig', 'mdwe', 'keepcaps', 'main-proc', 'thread', 'thread-proc']);
+});
+
+test('restore-uid: a process of another uid comes back with its uids, gids, groups and no capabilities', async (t) => {
+  const run = await selfCheck(t, 'restore-uid', {
+    spinning: 0,
+    // the target, once uid 2001, must see the trigger file appear
+    prepare: (dir) => fs.chmodSync(dir, 0o755),
+  });
+  await verdictSubtests(t, run, ['ids', 'caps', 'thread', 'proc', 'rlimit', 'dumpable', 'pdeathsig', 'root']);
 });
 
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));
