@@ -20,7 +20,9 @@
 import { test } from 'node:test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertNothingLeft, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
+import assert from 'node:assert/strict';
+import { assertNothingLeft, describeBytes, dump, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
+import { assertRunningUntraced, runStasis, describe as describeRun, startTarget, tempDir } from './helpers/targets.js';
 
 const fileStart = nowTicks();
 
@@ -52,5 +54,20 @@ test('restore-uid: a process of another uid comes back with its uids, gids, grou
   });
   await verdictSubtests(t, run, ['ids', 'caps', 'thread', 'proc', 'rlimit', 'dumpable', 'pdeathsig', 'root']);
 });
+
+for (const ns of ['time', 'pid'] as const) {
+  test(`a pending ${ns} namespace for children (unshare(CLONE_NEW${ns.toUpperCase()})): stasis check lists it, the dump is refused`, async (t) => {
+    const target = await startTarget(t, 'pending-ns', { args: [ns] });
+    await target.waitForLine(/^tick 1$/);
+    const check = await runStasis(['check', String(target.pid)]);
+    assert.match(check.stdout, new RegExp(`^NO +process +ns/${ns}_for_children differs from ns/${ns}\\b`, 'm'), describeRun(check));
+    const dir = tempDir(t, 'stasis-pending-ns-');
+    const d = await dump(target.pid, path.join(dir, 'refused.img'), dir);
+    assert.equal(d.code, 1, `stasis dump must refuse: ${describeBytes(d)}`);
+    assert.match(d.stderr, new RegExp(`ns/${ns}_for_children`), d.stderr);
+    assertRunningUntraced(target.pid, 'the target after the refused dump');
+    await target.stop();
+  });
+}
 
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));

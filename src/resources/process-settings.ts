@@ -430,12 +430,21 @@ export function checkProcessSettings(pid: number): Finding[] {
   }
 
   for (const [ns, parent] of [['time_for_children', 'time'], ['pid_for_children', 'pid']]) {
+    let own: string;
     try {
-      if (readlinkSync(`/proc/${pid}/ns/${ns}`) !== readlinkSync(`/proc/${pid}/ns/${parent}`)) {
-        refuse('process', `ns/${ns} differs from ns/${parent}`, `a pending unshare(CLONE_NEW${parent.toUpperCase()}) for its children is not restored`);
-      }
+      own = readlinkSync(`/proc/${pid}/ns/${parent}`);
     } catch {
-      // namespace type not available on this kernel
+      continue; // namespace type not available on this kernel
+    }
+    let forChildren: string | null;
+    try {
+      forChildren = readlinkSync(`/proc/${pid}/ns/${ns}`);
+    } catch (err) {
+      // A pid namespace made by unshare() reads as ENOENT until its first process exists.
+      forChildren = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'a new one, not populated yet' : own;
+    }
+    if (forChildren !== own) {
+      refuse('process', `ns/${ns} differs from ns/${parent} (${forChildren})`, `a pending unshare(CLONE_NEW${parent.toUpperCase()}) for its children is not restored`);
     }
   }
   try {
