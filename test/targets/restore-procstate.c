@@ -67,7 +67,7 @@ static void proc_snapshot(pid_t tid, char *out, size_t size) {
   out[0] = 0;
   for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
     for (int k = 0; STATUS_KEYS[k]; k++)
-      if (strncmp(line, STATUS_KEYS[k], strlen(STATUS_KEYS[k])) == 0) n += (size_t)snprintf(out + n, size - n, "%s\n", line);
+      if (strncmp(line, STATUS_KEYS[k], strlen(STATUS_KEYS[k])) == 0) n += (size_t)snprintf(out + n, size - n, "%s; ", line);
   snprintf(path, sizeof path, "/proc/%d/timerslack_ns", tid);
   read_file(path, buf, sizeof buf);
   snprintf(out + n, size - n, "timerslack_ns: %s", buf);
@@ -241,12 +241,12 @@ int main(int argc, char **argv) {
           exec_gain == 0 ? "succeeded" : "failed");
   int keepcaps = prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0);
   verdict(keepcaps == 1, "keepcaps", "PR_GET_KEEPCAPS %d, was 1", keepcaps);
-  verdict(strcmp(main_before, main_after) == 0, "main-proc", "before the dump:\n%s\nafter the restore:\n%s", main_before, main_after);
+  verdict(strcmp(main_before, main_after) == 0, "main-proc", "before the dump: %s after the restore: %s", main_before, main_after);
 
   sem_post(&g_go);
   while (sem_wait(&g_done) != 0) {
   }
   verdict(g_thread_ok, "thread", "%s", g_thread_why);
-  verdict(strcmp(g_thread_before, g_thread_after) == 0, "thread-proc", "before the dump:\n%s\nafter the restore:\n%s", g_thread_before, g_thread_after);
+  verdict(strcmp(g_thread_before, g_thread_after) == 0, "thread-proc", "before the dump: %s after the restore: %s", g_thread_before, g_thread_after);
   return verdicts_done();
 }

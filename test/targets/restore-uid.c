@@ -46,7 +46,7 @@ static void creds_snapshot(pid_t tid, char *out, size_t size) {
   out[0] = 0;
   for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
     for (int k = 0; KEYS[k]; k++)
-      if (strncmp(line, KEYS[k], strlen(KEYS[k])) == 0) n += (size_t)snprintf(out + n, size - n, "%s\n", line);
+      if (strncmp(line, KEYS[k], strlen(KEYS[k])) == 0) n += (size_t)snprintf(out + n, size - n, "%s; ", line);
 }
 
 /* uids, fsuid, gids, fsgid and groups of the calling thread, as one line */
@@ -125,13 +125,13 @@ int main(int argc, char **argv) {
   char caps[2048];
   creds_snapshot(getpid(), caps, sizeof caps);
   verdict(strstr(caps, "CapPrm:\t0000000000000000") && strstr(caps, "CapEff:\t0000000000000000") && strstr(caps, "CapAmb:\t0000000000000000"), "caps", "%s", caps);
+  creds_snapshot(getpid(), proc_after[0], sizeof proc_after[0]);
+  creds_snapshot(g_tid, proc_after[1], sizeof proc_after[1]); /* while the thread still waits */
   sem_post(&g_go);
   while (sem_wait(&g_done) != 0) {
   }
   verdict(strcmp(g_thread_before, g_thread_after) == 0, "thread", "now %s; was %s", g_thread_after, g_thread_before);
-  creds_snapshot(getpid(), proc_after[0], sizeof proc_after[0]);
-  creds_snapshot(g_tid, proc_after[1], sizeof proc_after[1]);
-  verdict(strcmp(proc_before[0], proc_after[0]) == 0 && strcmp(proc_before[1], proc_after[1]) == 0, "proc", "main now:\n%swas:\n%sthread now:\n%swas:\n%s", proc_after[0], proc_before[0], proc_after[1],
+  verdict(strcmp(proc_before[0], proc_after[0]) == 0 && strcmp(proc_before[1], proc_after[1]) == 0, "proc", "main now: %s was: %s thread now: %s was: %s", proc_after[0], proc_before[0], proc_after[1],
           proc_before[1]);
   struct rlimit now;
   getrlimit(RLIMIT_NOFILE, &now);
