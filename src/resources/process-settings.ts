@@ -61,7 +61,7 @@
  * | /proc/PID/attr/* (LSM labels)            | thread  | I: no LSM on this kernel (EINVAL); F when a label can be read |
  * | Mems_allowed, cpuset                     | process | I: one NUMA node here; cgroup membership is the restorer's |
  */
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { SYSCALL, RemoteTask } from '../ptrace/remote.js';
 import { STASIS_NOTE } from '../image/stasis-notes.js';
 import { StasisError } from '../errors.js';
@@ -429,22 +429,39 @@ export function checkProcessSettings(pid: number): Finding[] {
     return findings; // gone: other checks say so
   }
 
-  for (const [ns, parent] of [['time_for_children', 'time'], ['pid_for_children', 'pid']]) {
-    let own: string;
+  // Namespaces hang off each task (nsproxy): a thread may have unshared its own, and
+  // unshare(CLONE_NEWTIME/NEWPID) changes only what the caller's children get.
+  const mainNs = new Map<string, string>();
+  for (const tid of [pid, ...tids.filter((t) => t !== pid)]) {
+    const dir = `/proc/${pid}/task/${tid}/ns`;
+    const prefix = tid === pid ? '' : `thread ${tid}: `;
+    let names: string[];
     try {
-      own = readlinkSync(`/proc/${pid}/ns/${parent}`);
+      names = readdirSync(dir);
     } catch {
-      continue; // namespace type not available on this kernel
+      continue; // exited meanwhile
     }
-    let forChildren: string | null;
-    try {
-      forChildren = readlinkSync(`/proc/${pid}/ns/${ns}`);
-    } catch (err) {
-      // A pid namespace made by unshare() reads as ENOENT until its first process exists.
-      forChildren = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'a new one, not populated yet' : own;
+    const link = (name: string): string | null => {
+      try {
+        return readlinkSync(`${dir}/${name}`);
+      } catch (err) {
+        // A pid namespace made by unshare() reads as ENOENT until its first process exists.
+        return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'a new one, not populated yet' : null;
+      }
+    };
+    for (const name of names.filter((n) => !n.endsWith('_for_children'))) {
+      const own = link(name);
+      if (own === null) continue;
+      if (tid === pid) mainNs.set(name, own);
+      else if (mainNs.has(name) && mainNs.get(name) !== own) refuse('thread', `${prefix}ns/${name} ${own} differs from the main thread's`, 'a thread in its own namespace is not restored');
     }
-    if (forChildren !== own) {
-      refuse('process', `ns/${ns} differs from ns/${parent} (${forChildren})`, `a pending unshare(CLONE_NEW${parent.toUpperCase()}) for its children is not restored`);
+    for (const name of names.filter((n) => n.endsWith('_for_children'))) {
+      const parent = name.replace(/_for_children$/, '');
+      const own = link(parent);
+      const forChildren = link(name);
+      if (own !== null && forChildren !== null && forChildren !== own) {
+        refuse(tid === pid ? 'process' : 'thread', `${prefix}ns/${name} differs from ns/${parent} (${forChildren})`, `a pending unshare(CLONE_NEW${parent.toUpperCase()}) for its children is not restored`);
+      }
     }
   }
   try {
