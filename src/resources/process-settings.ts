@@ -42,7 +42,7 @@
  * | PR_SET_MM / PR_GET_TID_ADDRESS           | mm/thread | R by mm.ts / threads.ts |
  * | PR_GET_TIMING                            | -       | I: always PR_TIMING_STATISTICAL |
  * | PR_FUTEX_HASH GET_SLOTS                  | process | I: the private futex hash's size, performance only (re-sized as threads are made) |
- * | PR_SCHED_CORE cookie                     | thread  | I here: CONFIG_SCHED_CORE off (PR_SCHED_CORE is EINVAL); otherwise not checked |
+ * | PR_SCHED_CORE cookie                     | thread  | F when non-zero (core-scheduling groups are not restored); EINVAL here (CONFIG_SCHED_CORE off) |
  * | PR_SET_PTRACER (Yama)                    | process | I: no Yama on this kernel; no getter |
  * | PR_GET_SHADOW_STACK_STATUS, PR_PAC_*, PR_SVE/SME_*, PR_RISCV_* | - | I: other architectures |
  * | membarrier GET_REGISTRATIONS             | mm      | R: each registration made again (before 6.3 the kernel cannot say: warned at restore) |
@@ -58,7 +58,7 @@
  * | /proc/PID/autogroup                      | session | I: follows the session; the restored process is in the restorer's |
  * | /proc/PID/ns/*                           | process | F by check.ts when not stasis's |
  * | ns/time_for_children, ns/pid_for_children | process | F when they differ from ns/time, ns/pid (a pending unshare) |
- * | /proc/PID/attr/* (LSM labels)            | thread  | I: no LSM on this kernel (EINVAL); F when a label can be read |
+ * | /proc/PID/attr/* (LSM labels)            | thread  | F when one differs from stasis's (the restored process inherits those); no LSM here (EINVAL) |
  * | Mems_allowed, cpuset                     | process | I: one NUMA node here; cgroup membership is the restorer's |
  */
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -66,6 +66,7 @@ import { SYSCALL, RemoteTask } from '../ptrace/remote.js';
 import { STASIS_NOTE } from '../image/stasis-notes.js';
 import { StasisError } from '../errors.js';
 import { listTasks } from '../proc/status.js';
+import { schedCoreCookie } from '../sys/prctl.js';
 import { inThread } from './signals.js';
 import type { CheckpointResource, DumpContext, Finding, RestoreContext } from './resource.js';
 
@@ -521,6 +522,13 @@ export function checkProcessSettings(pid: number): Finding[] {
     for (const [set, missing] of Object.entries(lacking)) {
       if (missing) refuse('thread', `thread ${tid}: ${set} capabilities ${creds.caps[set as keyof typeof lacking]}`, `stasis lacks ${capNames(missing)} (its own permitted: ${ours.caps.permitted})`);
     }
+    try {
+      const cookie = schedCoreCookie(tid);
+      if (cookie) refuse('thread', `thread ${tid}: core-scheduling cookie 0x${cookie.toString(16)}`, 'core-scheduling groups (PR_SCHED_CORE) are not restored');
+    } catch {
+      // exited meanwhile
+    }
+    // The restored process inherits the restorer's labels (fork); any other is lost.
     for (const label of ['current', 'exec', 'fscreate', 'keycreate', 'sockcreate']) {
       let text: string;
       try {
@@ -528,7 +536,13 @@ export function checkProcessSettings(pid: number): Finding[] {
       } catch {
         continue; // EINVAL: no LSM offers it
       }
-      if (text) refuse('thread', `thread ${tid}: LSM attr/${label} ${text}`, 'security labels are not restored');
+      let ourLabel = '';
+      try {
+        ourLabel = readFileSync(`/proc/self/attr/${label}`, 'latin1').replace(/\0/g, '').trim();
+      } catch {
+        // none
+      }
+      if (text !== ourLabel) refuse('thread', `thread ${tid}: LSM attr/${label} ${text}`, `security labels are not restored (stasis's is '${ourLabel}')`);
     }
   }
   return findings;
