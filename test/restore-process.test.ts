@@ -70,4 +70,19 @@ for (const ns of ['time', 'pid'] as const) {
   });
 }
 
+test('a thread in a UTS namespace of its own: stasis check lists it, the dump is refused', async (t) => {
+  const target = await startTarget(t, 'pending-ns', { args: ['thread-uts'] });
+  const ready = await target.waitForLine(/^ready /);
+  const tid = Number(ready.split(' ')[2]);
+  await target.waitForLine(/^tick 1$/);
+  const check = await runStasis(['check', String(target.pid)]);
+  assert.match(check.stdout, new RegExp(`^NO +thread +thread ${tid}: ns/uts uts:\\[\\d+\\] differs from the main thread's`, 'm'), describeRun(check));
+  const dir = tempDir(t, 'stasis-thread-ns-');
+  const d = await dump(target.pid, path.join(dir, 'refused.img'), dir);
+  assert.equal(d.code, 1, `stasis dump must refuse: ${describeBytes(d)}`);
+  assert.match(d.stderr, new RegExp(`thread ${tid}: ns/uts`), d.stderr);
+  assertRunningUntraced(target.pid, 'the target after the refused dump');
+  await target.stop();
+});
+
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));
