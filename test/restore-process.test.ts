@@ -43,7 +43,7 @@ test('restore-attrs: cwd, umask, rlimits and the other process attributes', asyn
 
 test('restore-procstate: prctl settings, membarrier registrations, oom_score_adj, loginuid, capabilities and per-thread settings', async (t) => {
   const run = await selfCheck(t, 'restore-procstate', { spinning: 0 });
-  await verdictSubtests(t, run, ['thp', 'subreaper', 'membarrier', 'oom', 'loginuid', 'coredump', 'dumpable', 'pdeathsig', 'mdwe', 'keepcaps', 'main-proc', 'thread', 'thread-proc']);
+  await verdictSubtests(t, run, ['thp', 'subreaper', 'membarrier', 'oom', 'loginuid', 'coredump', 'dumpable', 'pdeathsig', 'mdwe', 'keepcaps', 'main-proc', 'timens', 'thread', 'thread-proc']);
 });
 
 test('restore-uid: a process of another uid comes back with its uids, gids, groups and no capabilities', async (t) => {
@@ -55,7 +55,15 @@ test('restore-uid: a process of another uid comes back with its uids, gids, grou
   await verdictSubtests(t, run, ['ids', 'caps', 'thread', 'proc', 'rlimit', 'dumpable', 'pdeathsig', 'root']);
 });
 
-for (const ns of ['time', 'pid'] as const) {
+test('a pending time namespace for children of the main thread: stasis check lists it as supported', async (t) => {
+  const target = await startTarget(t, 'pending-ns', { args: ['time'] });
+  await target.waitForLine(/^tick 1$/);
+  const check = await runStasis(['check', String(target.pid)]);
+  assert.match(check.stdout, /^ok +process +ns\/time_for_children differs from ns\/time\b/m, describeRun(check));
+  await target.stop();
+});
+
+for (const ns of ['pid'] as const) {
   test(`a pending ${ns} namespace for children (unshare(CLONE_NEW${ns.toUpperCase()})): stasis check lists it, the dump is refused`, async (t) => {
     const target = await startTarget(t, 'pending-ns', { args: [ns] });
     await target.waitForLine(/^tick 1$/);

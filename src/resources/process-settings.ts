@@ -57,7 +57,9 @@
  * | /proc/PID/stat flags, sched, schedstat, status counters | - | I: statistics and transient kernel flags |
  * | /proc/PID/autogroup                      | session | I: follows the session; the restored process is in the restorer's |
  * | /proc/PID/ns/*                           | process | F by check.ts when not stasis's |
- * | ns/time_for_children, ns/pid_for_children | process | F when they differ from ns/time, ns/pid (a pending unshare) |
+ * | ns/time_for_children                     | thread  | R for the main thread (unshare(CLONE_NEWTIME) + timens_offsets); F for another thread |
+ * | ns/pid_for_children                      | thread  | F when it differs from ns/pid (a pending unshare(CLONE_NEWPID)) |
+ * | ns/* of a thread other than the main one | thread  | F when it differs from the main thread's (unshare in one thread) |
  * | /proc/PID/attr/* (LSM labels)            | thread  | F when one differs from stasis's (the restored process inherits those); no LSM here (EINVAL) |
  * | Mems_allowed, cpuset                     | process | I: one NUMA node here; cgroup membership is the restorer's |
  */
@@ -141,6 +143,11 @@ export interface ProcessSettingsState {
   oomScoreAdj: number;
   loginuid: number;
   coredumpFilter: number;
+  /**
+   * The main thread's pending time namespace for its children (unshare(CLONE_NEWTIME)):
+   * the offsets of /proc/PID/timens_offsets, or null when children would share its own.
+   */
+  timeForChildren: Array<{ clock: string; seconds: string; nanoseconds: string }> | null;
   threads: ThreadSettings[];
 }
 
@@ -191,6 +198,25 @@ export function readCoredumpFilter(pid: number): number {
 }
 
 /** /proc/TID/timerslack_ns: the file is not under task/ (fs/proc/base.c tgid_base_stuff only). */
+/** The offsets of the time namespace the task's children would get ("monotonic S NS" lines). */
+export function readTimensOffsets(pid: number): NonNullable<ProcessSettingsState['timeForChildren']> {
+  return readFileSync(`/proc/${pid}/timens_offsets`, 'latin1')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [clock, seconds, nanoseconds] = l.trim().split(/\s+/);
+      return { clock, seconds, nanoseconds };
+    });
+}
+
+function pendingTimeNamespace(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/time_for_children`) !== readlinkSync(`/proc/${pid}/ns/time`);
+  } catch {
+    return false; // no time namespaces (before 5.6)
+  }
+}
+
 export function readTimerslack(tid: number): bigint {
   return BigInt(readFileSync(`/proc/${tid}/timerslack_ns`, 'latin1').trim());
 }
@@ -262,6 +288,7 @@ export function captureProcessSettings(ctx: DumpContext): ProcessSettingsState {
     oomScoreAdj: readOomScoreAdj(pid),
     loginuid: readLoginuid(pid),
     coredumpFilter: readCoredumpFilter(pid),
+    timeForChildren: pendingTimeNamespace(pid) ? readTimensOffsets(pid) : null,
     threads,
   };
 }
@@ -286,6 +313,18 @@ function restoreProcessWide(ctx: RestoreContext, state: ProcessSettingsState): v
   } else {
     for (const { cmd, name } of MEMBARRIER_REGISTRATIONS) {
       if (state.membarrier & cmd) remote.syscall(SYSCALL.membarrier, [cmd, 0, 0], `membarrier(MEMBARRIER_CMD_REGISTER_${name})`);
+    }
+  }
+  // unshare(CLONE_NEWTIME) (CAP_SYS_ADMIN) in the main thread: the new namespace is for
+  // its children only, and its offsets can be set until a process enters it (CAP_SYS_TIME).
+  if (state.timeForChildren && !pendingTimeNamespace(pid)) {
+    const CLONE_NEWTIME = 0x80;
+    remote.syscall(SYSCALL.unshare, [CLONE_NEWTIME], 'unshare(CLONE_NEWTIME) for its children');
+    const text = state.timeForChildren.map((o) => `${o.clock} ${o.seconds} ${o.nanoseconds}\n`).join('');
+    try {
+      writeFileSync(`/proc/${pid}/timens_offsets`, text);
+    } catch (err) {
+      throw new StasisError('SYSCALL_FAILED', `cannot set the offsets of the time namespace for the children of process ${pid} (${text.trim().replace(/\n/g, ', ')}): ${(err as Error).message}`, { pid, cause: err });
     }
   }
   if (readCoredumpFilter(pid) !== state.coredumpFilter) writeFileSync(`/proc/${pid}/coredump_filter`, `0x${state.coredumpFilter.toString(16)}`);
@@ -461,7 +500,12 @@ export function checkProcessSettings(pid: number): Finding[] {
       const own = link(parent);
       const forChildren = link(name);
       if (own !== null && forChildren !== null && forChildren !== own) {
-        refuse(tid === pid ? 'process' : 'thread', `${prefix}ns/${name} differs from ns/${parent} (${forChildren})`, `a pending unshare(CLONE_NEW${parent.toUpperCase()}) for its children is not restored`);
+        if (tid === pid && name === 'time_for_children') {
+          findings.push({ kind: 'process', what: `ns/${name} differs from ns/${parent} (${forChildren})`, supported: true, reason: 'a pending time namespace for children: made again with its offsets' });
+        } else {
+          const why = name === 'time_for_children' ? ' in a thread other than the main one' : '';
+          refuse(tid === pid ? 'process' : 'thread', `${prefix}ns/${name} differs from ns/${parent} (${forChildren})`, `a pending unshare(CLONE_NEW${parent.toUpperCase()}) for its children${why} is not restored`);
+        }
       }
     }
   }

@@ -28,6 +28,10 @@
  *   thread       the thread's PR_GET_TIMERSLACK, PR_GET_TSC, PR_MCE_KILL_GET, capget,
  *                ambient set and speculation control are what it set
  *   thread-proc  /proc/self/task/TID/status lines as for main-proc, the same as before
+ *   timens       the time namespace for children the main thread made (unshare(CLONE_NEWTIME),
+ *                monotonic +1000 s, boottime +2000 s) is pending again: ns/time_for_children
+ *                differs from ns/time, timens_offsets is the same text, and a child forked
+ *                now sees CLOCK_MONOTONIC 1000 s ahead of ours
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,6 +49,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "restore-common.h"
@@ -192,6 +197,11 @@ int main(int argc, char **argv) {
   pthread_create(&th, NULL, settings_thread, NULL);
   while (sem_wait(&g_ready) != 0) {
   }
+  /* after the thread exists: threads made with a pending time namespace share it */
+  SETUP(unshare(0x80 /* CLONE_NEWTIME */));
+  SETUP(write_text("/proc/self/timens_offsets", "monotonic 1000 0\nboottime 2000 0\n"));
+  static char offsets_before[256], offsets_after[256];
+  read_file("/proc/self/timens_offsets", offsets_before, sizeof offsets_before);
   SETUP(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
   SETUP(prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0));
   int mdwe_before = prctl(PR_GET_MDWE, 0, 0, 0, 0);
@@ -242,6 +252,31 @@ int main(int argc, char **argv) {
   int keepcaps = prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0);
   verdict(keepcaps == 1, "keepcaps", "PR_GET_KEEPCAPS %d, was 1", keepcaps);
   verdict(strcmp(main_before, main_after) == 0, "main-proc", "before the dump: %s after the restore: %s", main_before, main_after);
+
+  char ns_time[64] = "", ns_children[64] = "";
+  readlink("/proc/self/ns/time", ns_time, sizeof ns_time - 1);
+  readlink("/proc/self/ns/time_for_children", ns_children, sizeof ns_children - 1);
+  read_file("/proc/self/timens_offsets", offsets_after, sizeof offsets_after);
+  int pipefd[2];
+  double ahead = -1;
+  if (pipe(pipefd) == 0) {
+    struct timespec ours;
+    clock_gettime(CLOCK_MONOTONIC, &ours);
+    pid_t child = fork();
+    if (child == 0) {
+      struct timespec theirs;
+      clock_gettime(CLOCK_MONOTONIC, &theirs);
+      double d = (double)(theirs.tv_sec - ours.tv_sec) + (theirs.tv_nsec - ours.tv_nsec) / 1e9;
+      if (write(pipefd[1], &d, sizeof d) != sizeof d) _exit(1);
+      _exit(0);
+    }
+    close(pipefd[1]);
+    if (read(pipefd[0], &ahead, sizeof ahead) != sizeof ahead) ahead = -1;
+    close(pipefd[0]);
+    waitpid(child, NULL, 0);
+  }
+  verdict(strcmp(ns_time, ns_children) != 0 && strcmp(offsets_before, offsets_after) == 0 && ahead > 999 && ahead < 1010, "timens",
+          "ns/time %s, ns/time_for_children %s; offsets now '%s', were '%s'; a child's CLOCK_MONOTONIC is %.3f s ahead (1000 expected)", ns_time, ns_children, offsets_after, offsets_before, ahead);
 
   sem_post(&g_go);
   while (sem_wait(&g_done) != 0) {
