@@ -6,9 +6,11 @@
  * Dump: what the kernel answers only to the caller (PR_GET_*, membarrier
  * GET_REGISTRATIONS, which query current's mm or task) is asked by injected syscalls in
  * each frozen thread; the rest comes from /proc/PID[/task/TID]/{status,oom_score_adj,
- * loginuid,coredump_filter}. Nothing here needs a capability of the dumper.
+ * loginuid,coredump_filter,timens_offsets}. Nothing here needs a capability of the dumper
+ * beyond ptrace access.
  *
- * Restore (after the attributes, before timers and signals): process-wide settings, then
+ * Restore (after the attributes, before timers and signals): process-wide settings (the
+ * pending time namespace, loginuid, oom_score_adj: these need root), then
  * in each thread the bounding set, groups and uids/gids, securebits and capabilities, and
  * last what a change of credentials resets (commit_creds() sets dumpable to
  * suid_dumpable and clears pdeath_signal when the euid/egid/fsuid/fsgid change). Until
@@ -18,7 +20,8 @@
  *
  * | getter                                   | scope   | decision |
  * | ---------------------------------------- | ------- | -------- |
- * | PR_GET_PDEATHSIG                         | thread  | R, after the credentials; it now fires when the restorer's thread exits (warned) |
+ * | PR_GET_PDEATHSIG (task->pdeath_signal)   | thread  | R, after the credentials; it now fires when the restorer's thread exits (warned) |
+ * | /proc/PID/timerslack_ns default (default_timer_slack_ns) | thread | I: PR_SET_TIMERSLACK(0) resets to the restorer's default, not the original's |
  * | PR_GET_DUMPABLE                          | mm      | R, after the credentials (setresuid resets it) |
  * | PR_GET_KEEPCAPS                          | thread  | R, it is SECBIT_KEEP_CAPS of PR_GET_SECUREBITS |
  * | PR_GET_SECUREBITS                        | thread  | R (PR_SET_SECUREBITS needs CAP_SETPCAP: set before the capabilities drop) |
