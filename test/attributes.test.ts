@@ -16,6 +16,8 @@ import { schedGetattr, getNice, SCHED } from '../src/sys/sched.js';
 import { startStub } from '../src/ptrace/stub.js';
 import { StasisError } from '../src/errors.js';
 import { attributesResource, readPersonality, readUmask, type AttributesState } from '../src/resources/attributes.js';
+import { readLimits } from '../src/proc/limits.js';
+import { getRlimit } from '../src/sys/limits.js';
 
 // helpers of this file
 
@@ -135,4 +137,13 @@ test('attributes: check() and capture refuse a chroot and a deleted working dire
     dump2.finish();
   }
   jailed.reap();
+});
+
+test('attributes: /proc/PID/limits gives every rlimit exactly as prlimit does (no CAP_SYS_RESOURCE needed for another uid)', async (t) => {
+  const target = await spawnTarget(t, 'attr-state', ['normal', tempDir(t)]);
+  const fromProc = readLimits(target.pid);
+  assert.equal(fromProc.length, 16);
+  fromProc.forEach((limit, resource) => assert.deepEqual(limit, getRlimit(target.pid, resource), `RLIMIT ${resource}`));
+  assert.deepEqual(fromProc[7], { soft: 512n, hard: 2048n }, 'NOFILE as attr-state sets it');
+  target.reap();
 });

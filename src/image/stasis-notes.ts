@@ -21,6 +21,7 @@ export const STASIS_NOTE = {
   FILE_IDENTITIES: 0x5307,
   CHECKSUMS: 0x5308,
   CPU: 0x5309,
+  PROCESS_SETTINGS: 0x5320,
 } as const;
 
 function replacer(_key: string, value: unknown): unknown {

@@ -2,7 +2,7 @@
  * Process attributes: resource limits, umask, working directory (and root), personality,
  * and each thread's scheduling policy, priority and nice value.
  *
- * Dump: rlimits with prlimit64 from outside; umask from /proc/PID/status; cwd and root from
+ * Dump: rlimits from /proc/PID/limits (prlimit on another uid needs CAP_SYS_RESOURCE); umask from /proc/PID/status; cwd and root from
  * /proc/PID/{cwd,root}; personality from /proc/PID/task/TID/personality (per thread in
  * the kernel, inherited by clone); scheduling with sched_getattr/getpriority on each TID.
  * Nothing here needs the process stopped except for consistency; nothing is injected.
@@ -23,6 +23,7 @@ import { STASIS_NOTE } from '../image/stasis-notes.js';
 import { StasisError } from '../errors.js';
 import { SysError } from '../sys/errno.js';
 import { getRlimit, setRlimit, RLIMIT, RLIMIT_NAMES, RLIM_INFINITY, type Rlimit } from '../sys/limits.js';
+import { readLimits } from '../proc/limits.js';
 import { schedGetattr, schedSetattr, getNice, setNice, SCHED, SCHED_FLAG } from '../sys/sched.js';
 import { getThreadAffinity, setThreadAffinity } from '../sys/affinity.js';
 import { inThread } from './signals.js';
@@ -69,8 +70,17 @@ export function readPersonality(pid: number, tid: number = pid): number {
   return parseInt(readFileSync(`/proc/${pid}/task/${tid}/personality`, 'latin1').trim(), 16);
 }
 
+/**
+ * From /proc/PID/limits, not prlimit(2): prlimit on a process of another uid needs
+ * CAP_SYS_RESOURCE, which root lacks on some machines (the dump of such a process failed
+ * with EPERM).
+ */
 export function captureRlimits(pid: number): AttributesState['rlimits'] {
-  return RLIMIT_NAMES.map((name, resource) => ({ resource, name, ...getRlimit(pid, resource) }));
+  const limits = readLimits(pid);
+  return RLIMIT_NAMES.map((name, resource) => {
+    if (!limits[resource]) throw new StasisError('UNSUPPORTED', `/proc/${pid}/limits has no row for RLIMIT_${name}`, { pid });
+    return { resource, name, ...limits[resource] };
+  });
 }
 
 export function readNoNewPrivs(pid: number, tid: number): boolean {
@@ -114,8 +124,9 @@ export function captureAttributes(ctx: DumpContext): AttributesState {
 // restore
 
 export function restoreRlimits(pid: number, rlimits: AttributesState['rlimits']): void {
+  const currentLimits = readLimits(pid);
   for (const limit of rlimits) {
-    const current = getRlimit(pid, limit.resource);
+    const current = currentLimits[limit.resource] ?? getRlimit(pid, limit.resource);
     if (current.soft === limit.soft && current.hard === limit.hard) continue;
     try {
       setRlimit(pid, limit.resource, { soft: limit.soft, hard: limit.hard });
@@ -259,11 +270,18 @@ export function checkAttributes(pid: number): Finding[] {
     }
   }
 
+  let theirLimits: Rlimit[] = [];
+  try {
+    theirLimits = readLimits(pid);
+  } catch (err) {
+    findings.push({ kind: 'rlimit', what: `/proc/${pid}/limits`, supported: false, reason: `unreadable: ${(err as Error).message}` });
+  }
   for (const name of RLIMIT_NAMES) {
     let theirs: Rlimit;
     let ours: Rlimit;
     try {
-      theirs = getRlimit(pid, RLIMIT[name]);
+      theirs = theirLimits[RLIMIT[name]];
+      if (!theirs) throw new Error(`no row in /proc/${pid}/limits`);
       ours = getRlimit(process.pid, RLIMIT[name]);
     } catch (err) {
       findings.push({ kind: 'rlimit', what: `RLIMIT_${name}`, supported: false, reason: `unreadable: ${(err as Error).message}` });
@@ -275,13 +293,7 @@ export function checkAttributes(pid: number): Finding[] {
   }
 
   const tids = safeTasks(pid);
-  const rtprio = (() => {
-    try {
-      return getRlimit(pid, RLIMIT.RTPRIO).soft;
-    } catch {
-      return 0n;
-    }
-  })();
+  const rtprio = theirLimits[RLIMIT.RTPRIO]?.soft ?? 0n;
   for (const tid of tids) {
     let attr;
     try {
