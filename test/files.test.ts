@@ -433,6 +433,9 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     [20, new RegExp(`^fd 20: pipe:\\[\\d+\\]: it is shared with process ${child} `)],
     [21, /^fd 21: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
     [23, /^fd 23: socket:\[\d+\]: file descriptors or credentials travel with the bytes queued to it/],
+    [24, /^fd 24: anon_inode:\[eventpoll\]: it watches 2 files registered under fd 25; only one of them can be the file open there now/],
+    [26, /^fd 26: anon_inode:\[eventpoll\]: it watches 2 files registered under fd 29; only one of them/],
+    [30, new RegExp(`^fd 30: ${dir}/one/linked \\(deleted\\): it was deleted while open but still has 1 other hard link\\(s\\), none of them in ${dir}/one; a copy would`)],
   ];
   for (const [fd, re] of expect) {
     const f = findings.get(fd);

@@ -191,3 +191,38 @@ export function pidfdGetfd(pidfd: number, fd: number, pid?: number): number {
   if (r === -1) throw errnoError(lastErrno(), `pidfd_getfd of fd ${fd}`, { pid });
   return r;
 }
+
+const flistxattrRaw = libc.func('long flistxattr(int fd, _Out_ uint8_t *list, size_t size)');
+const fgetxattrRaw = libc.func('long fgetxattr(int fd, const char *name, _Out_ uint8_t *value, size_t size)');
+const ENODATA = 61;
+const ENOTSUP = 95;
+
+/**
+ * The extended attributes of an open file whose names start with `prefix` (flistxattr,
+ * fgetxattr), name -> value. A file system without xattrs (ENOTSUP) has none.
+ */
+export function readXattrs(fd: number, prefix: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const needed = Number(flistxattrRaw(fd, null, 0));
+  if (needed < 0) {
+    if (lastErrno() === ENOTSUP) return out;
+    throw errnoError(lastErrno(), 'flistxattr');
+  }
+  if (needed === 0) return out;
+  const list = Buffer.alloc(needed);
+  const got = Number(flistxattrRaw(fd, list, needed));
+  if (got < 0) throw errnoError(lastErrno(), 'flistxattr');
+  for (const name of list.subarray(0, got).toString('latin1').split('\0')) {
+    if (!name.startsWith(prefix)) continue;
+    const size = Number(fgetxattrRaw(fd, name, null, 0));
+    if (size < 0) {
+      if (lastErrno() === ENODATA) continue; // removed meanwhile
+      throw errnoError(lastErrno(), `fgetxattr(${name})`);
+    }
+    const value = Buffer.alloc(size);
+    const read = size === 0 ? 0 : Number(fgetxattrRaw(fd, name, value, size));
+    if (read < 0) throw errnoError(lastErrno(), `fgetxattr(${name})`);
+    out.set(name, value.subarray(0, read));
+  }
+  return out;
+}

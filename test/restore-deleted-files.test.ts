@@ -1,0 +1,27 @@
+/**
+ * Files and device nodes deleted while open, and device nodes other than /dev/null's, across
+ * a dump and a restore, checked from inside against the fstat each fd had before the dump
+ * (test/targets/restore-deleted-files.c): a deleted file keeps its owner, group, mode,
+ * times and user xattrs; a deleted file with another hard link is that inode again, seen
+ * through the other name; a deleted device node is a node of its device, mode and owner
+ * again (not /dev/null); a device node made elsewhere is reopened there, not at /dev.
+ * The change time cannot be set, so it is not compared.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { assertNothingLeft, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
+
+const fileStart = nowTicks();
+
+test('restore-deleted-files: deleted files keep their attributes and links, deleted device nodes come back', async (t) => {
+  const run = await selfCheck(t, 'restore-deleted-files', { args: (dir) => [dir], spinning: 0 });
+  await verdictSubtests(t, run, ['ghost-attrs', 'ghost-data', 'linked', 'node', 'kept']);
+  await t.test('nothing is left in the directory: the re-made file and node were unlinked', () => {
+    const names = fs.readdirSync(run.dir);
+    assert.ok(names.includes('second') && names.includes('kept'), `the names that were not deleted are there: ${names.join(' ')}`);
+    assert.deepEqual(names.filter((n) => ['ghost', 'first', 'node'].includes(n) || n.startsWith('.stasis-')), []);
+  });
+});
+
+test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));
