@@ -226,3 +226,30 @@ export function readXattrs(fd: number, prefix: string): Map<string, Buffer> {
   }
   return out;
 }
+
+const nameToHandleRaw = libc.func('int name_to_handle_at(int dirfd, const char *path, void *handle, _Out_ int *mount_id, int flags)');
+const openByHandleRaw = libc.func('int open_by_handle_at(int mount_fd, void *handle, int flags)');
+const openRaw = libc.func('int open(const char *path, int flags)');
+const AT_FDCWD = -100;
+const AT_SYMLINK_FOLLOW = 0x400;
+const MAX_HANDLE_SZ = 128;
+
+/**
+ * An O_PATH fd (close with closeFd) on the inode that `path` leads to, reached again
+ * through its file handle (name_to_handle_at, open_by_handle_at: needs CAP_DAC_READ_SEARCH
+ * and a file system that exports handles, as ext4, xfs, btrfs, tmpfs and overlayfs do).
+ * The kernel gives it a dentry of the inode: for an unlinked name with another hard link,
+ * often that other name. `path` must be a regular file (it is opened to name the mount). Throws a SysError (EOPNOTSUPP, EPERM, ESTALE ...).
+ */
+export function openByHandle(path: string): number {
+  const handle = Buffer.alloc(8 + MAX_HANDLE_SZ); // struct file_handle: u32 handle_bytes, int handle_type, bytes
+  handle.writeUInt32LE(MAX_HANDLE_SZ, 0);
+  check(nameToHandleRaw(AT_FDCWD, path, handle, [0], AT_SYMLINK_FOLLOW), 'name_to_handle_at', { path });
+  // Any fd on the file system will do, but not an O_PATH one (EBADF): `path` is a regular file.
+  const mountFd = check(openRaw(path, O.RDONLY | O.NONBLOCK | O.NOATIME | O.CLOEXEC), 'open', { path });
+  try {
+    return check(openByHandleRaw(mountFd, handle, O.PATH | O.CLOEXEC), 'open_by_handle_at', { path });
+  } finally {
+    closeRaw(mountFd);
+  }
+}

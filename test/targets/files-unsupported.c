@@ -16,6 +16,9 @@
  *       so that whichever of A and B comes first in the epoll's tree, one of the two
  *       instances has it as the file open at that number
  *   30  DIR/one/linked, deleted while open; its other hard link is DIR/two/linked
+ *       (supported: reopened through DIR/two/linked, found through its file handle)
+ *   31  DIR/three/hidden, deleted while open; its other hard link is DIR/four/hidden,
+ *       which the test hides under a mount on DIR/four
  *
  * Everything else above 2 is closed first. Writes "PID CHILD" to DIR/ready, then pauses.
  */
@@ -120,6 +123,13 @@ int main(int argc, char **argv) {
   snprintf(other, sizeof other, "%s/two/linked", argv[1]);
   place(open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), 30);
   if (write(30, "shared", 6) != 6 || link(path, other) != 0 || unlink(path) != 0) return 1;
+  snprintf(path, sizeof path, "%s/three", argv[1]);
+  snprintf(other, sizeof other, "%s/four", argv[1]);
+  if (mkdir(path, 0755) != 0 || mkdir(other, 0755) != 0) return 1;
+  snprintf(path, sizeof path, "%s/three/hidden", argv[1]);
+  snprintf(other, sizeof other, "%s/four/hidden", argv[1]);
+  place(open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), 31);
+  if (link(path, other) != 0 || unlink(path) != 0) return 1;
 
   snprintf(path, sizeof path, "%s/ready.tmp", argv[1]);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);

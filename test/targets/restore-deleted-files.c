@@ -8,7 +8,8 @@
  *   ghost   DIR/ghost: 6 bytes "hidden", owner 1234:5678, mode 04640, atime
  *           1000000000.123456789, mtime 1200000000.987654321, xattr user.stasis="kept"
  *           (when the file system has user xattrs), deleted
- *   linked  DIR/first, hard-linked as DIR/second, opened through DIR/first, which is deleted
+ *   linked  DIR/first, hard-linked as DIR/elsewhere/second (another directory), opened
+ *           through DIR/first, which is deleted
  *   node    DIR/node: a character device 1:3 (what /dev/null is), mode 0600, owner
  *           4321:8765, opened read-write, deleted
  *   kept    DIR/kept: a character device 1:5 (/dev/zero's), mode 0600, not deleted
@@ -17,8 +18,8 @@
  *   ghost-attrs   fstat: owner, group, mode, size, atime and mtime as before, no link;
  *                 the xattr is there (checked before reading, which would move the atime)
  *   ghost-data    it reads "hidden"
- *   linked        the fd is the inode of DIR/second (same st_dev/st_ino as before), and
- *                 what is written through it is read through DIR/second
+ *   linked        the fd is the inode of DIR/elsewhere/second (same st_dev/st_ino as
+ *                 before), and what is written through it is read through that name
  *   node          fstat: a character device 1:3, mode 0600, owner 4321:8765, times as
  *                 before, no link; a write to it succeeds
  *   kept          fstat: the inode of DIR/kept as before (not /dev/zero's), mode 0600;
@@ -86,7 +87,7 @@ int main(int argc, char **argv) {
   int linked_setup = open(in_dir("first"), O_RDWR | O_CREAT | O_EXCL, 0644);
   if (linked_setup < 0 || write(linked_setup, "before", 6) != 6) return fail_setup("first");
   close(linked_setup);
-  if (link(in_dir("first"), in_dir("second")) != 0) return fail_setup("link");
+  if (mkdir(in_dir("elsewhere"), 0755) != 0 || link(in_dir("first"), in_dir("elsewhere/second")) != 0) return fail_setup("link");
   int linked = open(in_dir("first"), O_RDWR);
   if (linked < 0 || unlink(in_dir("first")) != 0) return fail_setup("open/unlink first");
 
@@ -126,15 +127,15 @@ int main(int argc, char **argv) {
   /* linked */
   fstat(linked, &st);
   struct stat second;
-  int have_second = stat(in_dir("second"), &second) == 0;
+  int have_second = stat(in_dir("elsewhere/second"), &second) == 0;
   int written = pwrite(linked, "AFTER!", 6, 0) == 6;
   char through[16] = {0};
-  read_file(in_dir("second"), through, sizeof through);
+  read_file(in_dir("elsewhere/second"), through, sizeof through);
   describe(was, sizeof was, &before_linked);
   describe(now, sizeof now, &st);
   verdict(have_second && st.st_dev == before_linked.st_dev && st.st_ino == before_linked.st_ino && second.st_ino == st.st_ino && written &&
               strcmp(through, "AFTER!") == 0,
-          "linked", "before: %s; after: %s; DIR/second ino %lu; DIR/second reads '%s' after a write through the fd", was, now,
+          "linked", "before: %s; after: %s; DIR/elsewhere/second ino %lu; it reads '%s' after a write through the fd", was, now,
           have_second ? (unsigned long)second.st_ino : 0ul, through);
 
   /* node */

@@ -8,7 +8,7 @@ import { closeSync, lstatSync, readdirSync, readlinkSync, readFileSync, statSync
 import { dirname, join } from 'node:path';
 import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
-import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
+import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd, openByHandle } from '../../sys/fd.js';
 import { unixSocketInfo, peekQueued, SOCK_TYPE, type UnixSocketInfo } from '../../sys/sockdiag.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
@@ -228,9 +228,9 @@ export function classify(pid: number, fd: number, link: string, st: BigIntStats)
   if (deleted && st.nlink > 0n) {
     // Unlinked under this name but linked under another: a copy would part from that name's
     // data, so the same inode is reopened through the name that is left, or it is refused.
-    const other = otherLink(path, st);
+    const other = otherLink(pid, fd, path, st);
     if (!other) {
-      return { kind: 'unsupported', reason: `it was deleted while open but still has ${st.nlink} other hard link(s), none of them in ${dirname(path)}; a copy would no longer share its data with them` };
+      return { kind: 'unsupported', reason: `it was deleted while open but still has ${st.nlink} other hard link(s), none of them found (through its file handle, or in ${dirname(path)}); a copy would no longer share its data with them` };
     }
     return { kind: 'regular', path: other, identity: true, otherLinkOf: path };
   }
@@ -257,12 +257,33 @@ function otherFileAt(path: string, st: BigIntStats): string | null {
 /** Directories larger than this are not searched for a deleted file's other link. */
 const MAX_LINK_SEARCH = 100_000;
 
+/** Whether `path` is a name of the file `st` (same device and inode). */
+function isNameOf(path: string, st: BigIntStats): boolean {
+  try {
+    const found = lstatSync(path, { bigint: true });
+    return found.dev === st.dev && found.ino === st.ino;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Another name of the file `st` deleted at `path`: an entry with its device and inode in the
- * directory it was deleted from (where renames and backup links put them). open_by_handle_at
- * would reach the inode without a name, but the fd it gives has no path to reopen at restore.
+ * Another name of the file `st` that fd `fd` of `pid` has open, deleted at `path`: the
+ * name the kernel gives it when it is reached through its file handle (any directory), or
+ * an entry with its device and inode in the directory it was deleted from.
  */
-function otherLink(path: string, st: BigIntStats): string | null {
+function otherLink(pid: number, fd: number, path: string, st: BigIntStats): string | null {
+  try {
+    const byHandle = openByHandle(`/proc/${pid}/fd/${fd}`);
+    try {
+      const name = readlinkSync(`/proc/self/fd/${byHandle}`);
+      if (name.startsWith('/') && !name.endsWith(' (deleted)') && isNameOf(name, st)) return name;
+    } finally {
+      closeFd(byHandle);
+    }
+  } catch {
+    // no handles on this file system, or no CAP_DAC_READ_SEARCH: search the directory
+  }
   const dir = dirname(path);
   let names: string[];
   try {
@@ -273,12 +294,7 @@ function otherLink(path: string, st: BigIntStats): string | null {
   if (names.length > MAX_LINK_SEARCH) return null;
   for (const name of names) {
     const candidate = join(dir, name);
-    try {
-      const found = lstatSync(candidate, { bigint: true });
-      if (found.dev === st.dev && found.ino === st.ino) return candidate;
-    } catch {
-      // gone meanwhile
-    }
+    if (isNameOf(candidate, st)) return candidate;
   }
   return null;
 }
