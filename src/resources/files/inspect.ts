@@ -499,14 +499,8 @@ function decide(pid: number, d: Description, all: Description[]): void {
       if (count > 1) return unsupported(`it watches ${count} files registered under fd ${fd}; only one of them can be the file open there now, the others are no longer open under the number they were added with`);
     }
     for (const target of d.first.info.epollTargets) {
-      let there = false;
-      try {
-        there = isEpollTarget(pid, target.fd, d.fds[0], target.fd);
-      } catch {
-        // EBADF: nothing is open at that number any more; or the process (running during
-        // `check`) closed the file, which takes it out of the epoll, or the epoll itself.
-        if (!stillRegistered(pid, d.fds[0], target.fd)) continue;
-      }
+      const there = watchedThere(pid, d.fds[0], target.fd);
+      if (there === 'gone') continue;
       if (!there) return unsupported(`it watches a file that is no longer open at fd ${target.fd}, the number it was added under`);
     }
   }
@@ -518,6 +512,28 @@ function decide(pid: number, d: Description, all: Description[]): void {
   }
   if (cls.kind === 'regular' && cls.otherLinkOf) d.reason = `deleted while open at ${cls.otherLinkOf}; reopened through its other hard link ${cls.path}`;
   if (cls.kind === 'device' && cls.deleted) d.reason = 'a device node deleted while open; made again (mknod) with its owner, mode and times, and unlinked';
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Whether the file epoll fd `epfd` of `pid` watches under fd number `tfd` is the file open
+ * there; 'gone' when that registration (or the epoll) is no longer there. In a running
+ * process (`check`), a file closed a moment ago stays in the epoll while anyone (this
+ * process reading its fdinfo, say) still holds a reference to it, and its number may hold
+ * a new file already: a mismatch is believed only when it lasts.
+ */
+function watchedThere(pid: number, epfd: number, tfd: number): boolean | 'gone' {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (isEpollTarget(pid, tfd, epfd, tfd)) return true;
+    } catch {
+      // EBADF: nothing is open at that number any more (or the epoll is gone)
+    }
+    if (!stillRegistered(pid, epfd, tfd)) return 'gone';
+    if (attempt === 3) return false;
+    Atomics.wait(pause, 0, 0, 2); // 2 ms for a closing thread to finish
+  }
 }
 
 /** Whether epoll fd `epfd` of `pid` is still there and still lists a registration under fd `tfd`. */
