@@ -304,6 +304,9 @@ export function probe(pid: number, fd: number): ProbedFd | null {
     const link = readFdLink(pid, fd);
     const st = statFd(pid, fd);
     const info = readFdInfo(pid, fd);
+    // In a running process the number may have been closed and reused meanwhile (a thread's
+    // eventfd now an epoll): what was read then describes two files, and the fd is short-lived.
+    if (readFdLink(pid, fd) !== link || statFd(pid, fd).ino !== st.ino) return null;
     let cls = classify(pid, fd, link, st);
     // An O_PATH fd names a file without opening it: whatever the file is, it is reopened by path.
     if (info.flags & O.PATH && link.startsWith('/') && !link.endsWith(' (deleted)') && cls.kind !== 'directory' && cls.kind !== 'regular') {
