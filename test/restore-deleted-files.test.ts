@@ -10,9 +10,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { assertNothingLeft, nowTicks, selfCheck, verdictSubtests } from './helpers/restore.js';
 
 const fileStart = nowTicks();
+const TMPFS_MAGIC = 0x01021994;
 
 test('restore-deleted-files: deleted files keep their attributes and links, deleted device nodes come back', async (t) => {
   const run = await selfCheck(t, 'restore-deleted-files', { args: (dir) => [dir], spinning: 0 });
@@ -22,6 +26,20 @@ test('restore-deleted-files: deleted files keep their attributes and links, dele
     assert.ok(names.includes('elsewhere') && names.includes('kept'), `the names that were not deleted are there: ${names.join(' ')}`);
     assert.deepEqual(names.filter((n) => ['ghost', 'first', 'node'].includes(n) || n.startsWith('.stasis-')), []);
   });
+});
+
+test('the same on a tmpfs, which has user xattrs since Linux 6.6', async (t) => {
+  const files = fs.mkdtempSync(path.join(os.tmpdir(), 'stasis-deleted-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'stasis-test', files]);
+  try {
+    assert.equal(fs.statfsSync(files).type, TMPFS_MAGIC);
+    const run = await selfCheck(t, 'restore-deleted-files', { args: () => [files], spinning: 0 });
+    assert.match(run.linesBefore.find((l) => l.startsWith('ready')) ?? '', /xattr=1/, 'tmpfs takes the user xattr');
+    await verdictSubtests(t, run, ['ghost-attrs', 'ghost-data', 'linked', 'node', 'kept']);
+  } finally {
+    execFileSync('umount', ['-l', files]);
+    fs.rmdirSync(files);
+  }
 });
 
 test('no process is left behind, stopped, traced or otherwise', (t) => assertNothingLeft(t, fileStart));
