@@ -34,7 +34,7 @@ test('the same on a tmpfs, which has user xattrs since Linux 6.6', async (t) => 
   try {
     assert.equal(fs.statfsSync(files).type, TMPFS_MAGIC);
     const run = await selfCheck(t, 'restore-deleted-files', { args: () => [files], spinning: 0 });
-    assert.match(run.linesBefore.find((l) => l.startsWith('ready')) ?? '', /xattr=1/, 'tmpfs takes the user xattr');
+    assert.match(run.linesBefore.find((l) => l.startsWith('ready')) ?? '', /xattr=1 trusted=1/, 'tmpfs takes the xattrs');
     await verdictSubtests(t, run, ['ghost-attrs', 'ghost-data', 'linked', 'node', 'kept']);
   } finally {
     execFileSync('umount', ['-l', files]);

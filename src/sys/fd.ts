@@ -198,10 +198,10 @@ const ENODATA = 61;
 const ENOTSUP = 95;
 
 /**
- * The extended attributes of an open file whose names start with `prefix` (flistxattr,
+ * The extended attributes of an open file whose names `wanted` accepts (flistxattr,
  * fgetxattr), name -> value. A file system without xattrs (ENOTSUP) has none.
  */
-export function readXattrs(fd: number, prefix: string): Map<string, Buffer> {
+export function readXattrs(fd: number, wanted: (name: string) => boolean): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   const needed = Number(flistxattrRaw(fd, null, 0));
   if (needed < 0) {
@@ -213,7 +213,7 @@ export function readXattrs(fd: number, prefix: string): Map<string, Buffer> {
   const got = Number(flistxattrRaw(fd, list, needed));
   if (got < 0) throw errnoError(lastErrno(), 'flistxattr');
   for (const name of list.subarray(0, got).toString('latin1').split('\0')) {
-    if (!name.startsWith(prefix)) continue;
+    if (name === '' || !wanted(name)) continue;
     const size = Number(fgetxattrRaw(fd, name, null, 0));
     if (size < 0) {
       if (lastErrno() === ENODATA) continue; // removed meanwhile

@@ -6,8 +6,8 @@
  * usage: restore-deleted-files TRIGGER DIR
  *
  *   ghost   DIR/ghost: 6 bytes "hidden", owner 1234:5678, mode 04640, atime
- *           1000000000.123456789, mtime 1200000000.987654321, xattr user.stasis="kept"
- *           (when the file system has user xattrs), deleted
+ *           1000000000.123456789, mtime 1200000000.987654321, xattrs user.stasis="kept"
+ *           and trusted.stasis="root's" (when the file system has them), deleted
  *   linked  DIR/first, hard-linked as DIR/elsewhere/second (another directory), opened
  *           through DIR/first, which is deleted
  *   node    DIR/node: a character device 1:3 (what /dev/null is), mode 0600, owner
@@ -16,7 +16,7 @@
  *
  * Verdicts after the restore, then "done N":
  *   ghost-attrs   fstat: owner, group, mode, size, atime and mtime as before, no link;
- *                 the xattr is there (checked before reading, which would move the atime)
+ *                 the xattrs are there (checked before reading, which would move the atime)
  *   ghost-data    it reads "hidden"
  *   linked        the fd is the inode of DIR/elsewhere/second (same st_dev/st_ino as
  *                 before), and what is written through it is read through that name
@@ -78,6 +78,8 @@ int main(int argc, char **argv) {
   if (write(ghost, "hidden", 6) != 6) return fail_setup("write ghost");
   int have_xattr = fsetxattr(ghost, "user.stasis", "kept", 4, 0) == 0;
   if (!have_xattr && errno != ENOTSUP) return fail_setup("fsetxattr");
+  int have_trusted = fsetxattr(ghost, "trusted.stasis", "root's", 6, 0) == 0;
+  if (!have_trusted && errno != ENOTSUP) return fail_setup("fsetxattr trusted");
   if (fchown(ghost, 1234, 5678) != 0 || fchmod(ghost, 04640) != 0) return fail_setup("fchown/fchmod ghost");
   struct timespec times[2] = {{1000000000, 123456789}, {1200000000, 987654321}};
   if (futimens(ghost, times) != 0) return fail_setup("futimens ghost");
@@ -104,7 +106,7 @@ int main(int argc, char **argv) {
 
   struct stat before_ghost, before_linked, before_node, before_kept;
   if (fstat(ghost, &before_ghost) || fstat(linked, &before_linked) || fstat(node, &before_node) || fstat(kept, &before_kept)) return fail_setup("fstat");
-  printf("ready ghost=%d linked=%d node=%d kept=%d xattr=%d\n", ghost, linked, node, kept, have_xattr);
+  printf("ready ghost=%d linked=%d node=%d kept=%d xattr=%d trusted=%d\n", ghost, linked, node, kept, have_xattr, have_trusted);
 
   wait_for_trigger(argv[1]);
 
@@ -117,9 +119,13 @@ int main(int argc, char **argv) {
   char value[16] = {0};
   ssize_t got = fgetxattr(ghost, "user.stasis", value, sizeof value - 1);
   int xattr_ok = !have_xattr || (got == 4 && memcmp(value, "kept", 4) == 0);
+  char trusted[16] = {0};
+  ssize_t got_trusted = fgetxattr(ghost, "trusted.stasis", trusted, sizeof trusted - 1);
+  int trusted_ok = !have_trusted || (got_trusted == 6 && memcmp(trusted, "root's", 6) == 0);
   verdict(st.st_uid == before_ghost.st_uid && st.st_gid == before_ghost.st_gid && st.st_mode == before_ghost.st_mode &&
-              st.st_size == before_ghost.st_size && st.st_nlink == 0 && same_times(&st, &before_ghost) && xattr_ok,
-          "ghost-attrs", "before: %s; after: %s; xattr user.stasis: %zd '%s' (expected: %s)", was, now, got, value, have_xattr ? "kept" : "none");
+              st.st_size == before_ghost.st_size && st.st_nlink == 0 && same_times(&st, &before_ghost) && xattr_ok && trusted_ok,
+          "ghost-attrs", "before: %s; after: %s; xattr user.stasis: %zd '%s' (expected: %s); trusted.stasis: %zd '%s' (expected: %s)", was, now,
+          got, value, have_xattr ? "kept" : "none", got_trusted, trusted, have_trusted ? "root's" : "none");
   char data[16] = {0};
   got = pread(ghost, data, sizeof data - 1, 0);
   verdict(got == 6 && memcmp(data, "hidden", 6) == 0, "ghost-data", "read %zd bytes '%s'", got, data);

@@ -76,12 +76,21 @@ function readableFd(descriptions: Description[], key: string): number | null {
   return reader ? reader.fds[0] : null;
 }
 
-/** Owner, mode, times and user.* xattrs of the file behind fd `fd` (st: its fstat before anything read it). */
+/**
+ * The xattrs a re-made file gets back: the user's and root's (user.*, trusted.*), its ACLs
+ * (system.posix_acl_*) and file capabilities. Security labels (security.selinux ...) are
+ * the security module's to give a new file, not ours.
+ */
+function keptXattr(name: string): boolean {
+  return name.startsWith('user.') || name.startsWith('trusted.') || name.startsWith('system.posix_acl_') || name === 'security.capability';
+}
+
+/** Owner, mode, times and xattrs of the file behind fd `fd` (st: its fstat before anything read it). */
 function readAttributes(pid: number, fd: number, st: BigIntStats): FileAttributes {
   const ours = openProcFd(pid, fd, O.RDONLY | O.NOATIME | O.NONBLOCK);
   let xattrs: Map<string, Buffer>;
   try {
-    xattrs = readXattrs(ours, 'user.');
+    xattrs = readXattrs(ours, keptXattr);
   } finally {
     closeSync(ours);
   }

@@ -74,7 +74,7 @@ export interface FileAttributes {
   /** Nanoseconds since the epoch, as decimal strings. */
   atimeNs: string;
   mtimeNs: string;
-  /** user.* extended attributes, name -> value. */
+  /** Extended attributes (user.*, trusted.*, system.posix_acl_*, security.capability), name -> value. */
   xattrs: Array<{ name: string; value: Buffer }>;
 }
 
