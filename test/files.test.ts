@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { buildTarget, tempDir, waitFor, assertRunningUntraced } from './helpers/targets.js';
 import { spawnProcess } from '../src/sys/spawn.js';
@@ -420,7 +421,15 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     }
   });
 
-  const findings = new Map(checkFiles(pid).map((f) => [f.fd!, f]));
+  // fd 31's other name, DIR/four/hidden, hidden under a mount: it cannot be reopened
+  execFileSync('mount', ['-t', 'tmpfs', 'hider', path.join(dir, 'four')]);
+  let listed;
+  try {
+    listed = checkFiles(pid);
+  } finally {
+    execFileSync('umount', [path.join(dir, 'four')]);
+  }
+  const findings = new Map(listed.map((f) => [f.fd!, f]));
   const expect: Array<[number, RegExp]> = [
     [10, new RegExp(`^fd 10: socket:\\[\\d+\\]: it is shared with process ${child} `)],
     [11, new RegExp(`^fd 11: socket:\\[\\d+\\]: it is shared with process ${child} `)],
@@ -433,6 +442,9 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
     [20, new RegExp(`^fd 20: pipe:\\[\\d+\\]: it is shared with process ${child} `)],
     [21, /^fd 21: socket:\[\d+\]: sockets cannot be checkpointed yet$/],
     [23, /^fd 23: socket:\[\d+\]: file descriptors or credentials travel with the bytes queued to it/],
+    [24, /^fd 24: anon_inode:\[eventpoll\]: it watches 2 files registered under fd 25; only one of them can be the file open there now/],
+    [26, /^fd 26: anon_inode:\[eventpoll\]: it watches 2 files registered under fd 29; only one of them/],
+    [31, new RegExp(`^fd 31: ${dir}/three/hidden \\(deleted\\): it was deleted while open but still has 1 other hard link\\(s\\), none of them found \\(through its file handle, or in ${dir}/three\\); a copy would`)],
   ];
   for (const [fd, re] of expect) {
     const f = findings.get(fd);
@@ -444,6 +456,8 @@ test('check names every fd that cannot be checkpointed and why; capture refuses 
   assert.equal(findings.get(17)!.supported, true, '/dev/null is supported');
   assert.equal(findings.get(14)!.supported, true, 'a signalfd is supported, shared or not: it only reads its reader\'s signals');
   assert.match(findings.get(17)!.what, /^fd 17: \/dev\/null$/);
+  assert.equal(findings.get(30)!.supported, true, 'a deleted file whose other link is in another directory is supported');
+  assert.equal(findings.get(30)!.reason, `file, O_RDWR; deleted while open at ${dir}/one/linked; reopened through its other hard link ${dir}/two/linked`);
 
   const frozen = freeze(pid);
   try {

@@ -5,8 +5,10 @@
  * check), capture, restore, state (the note's schema).
  *
  * Supported: regular files (reopened by path at their offset, identity checked),
- * directories, /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, memfds
- * (contents and seals), files deleted while open (contents, re-created and unlinked),
+ * directories, nodes of /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom
+ * (reopened where they are, or made again with mknod when deleted), memfds (contents and
+ * seals), files deleted while open (contents, owner, mode, times and user xattrs, re-created
+ * and unlinked; one with another hard link is reopened through it),
  * pipes and FIFOs with both ends in the process (capacity and unread bytes), pipes whose
  * other end was closed everywhere, dup'ed fds (one description, shared offset), and
  * stdin/stdout/stderr that lead outside the process (terminals, sockets, pipes to other

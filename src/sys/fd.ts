@@ -191,3 +191,65 @@ export function pidfdGetfd(pidfd: number, fd: number, pid?: number): number {
   if (r === -1) throw errnoError(lastErrno(), `pidfd_getfd of fd ${fd}`, { pid });
   return r;
 }
+
+const flistxattrRaw = libc.func('long flistxattr(int fd, _Out_ uint8_t *list, size_t size)');
+const fgetxattrRaw = libc.func('long fgetxattr(int fd, const char *name, _Out_ uint8_t *value, size_t size)');
+const ENODATA = 61;
+const ENOTSUP = 95;
+
+/**
+ * The extended attributes of an open file whose names `wanted` accepts (flistxattr,
+ * fgetxattr), name -> value. A file system without xattrs (ENOTSUP) has none.
+ */
+export function readXattrs(fd: number, wanted: (name: string) => boolean): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const needed = Number(flistxattrRaw(fd, null, 0));
+  if (needed < 0) {
+    if (lastErrno() === ENOTSUP) return out;
+    throw errnoError(lastErrno(), 'flistxattr');
+  }
+  if (needed === 0) return out;
+  const list = Buffer.alloc(needed);
+  const got = Number(flistxattrRaw(fd, list, needed));
+  if (got < 0) throw errnoError(lastErrno(), 'flistxattr');
+  for (const name of list.subarray(0, got).toString('latin1').split('\0')) {
+    if (name === '' || !wanted(name)) continue;
+    const size = Number(fgetxattrRaw(fd, name, null, 0));
+    if (size < 0) {
+      if (lastErrno() === ENODATA) continue; // removed meanwhile
+      throw errnoError(lastErrno(), `fgetxattr(${name})`);
+    }
+    const value = Buffer.alloc(size);
+    const read = size === 0 ? 0 : Number(fgetxattrRaw(fd, name, value, size));
+    if (read < 0) throw errnoError(lastErrno(), `fgetxattr(${name})`);
+    out.set(name, value.subarray(0, read));
+  }
+  return out;
+}
+
+const nameToHandleRaw = libc.func('int name_to_handle_at(int dirfd, const char *path, void *handle, _Out_ int *mount_id, int flags)');
+const openByHandleRaw = libc.func('int open_by_handle_at(int mount_fd, void *handle, int flags)');
+const openRaw = libc.func('int open(const char *path, int flags)');
+const AT_FDCWD = -100;
+const AT_SYMLINK_FOLLOW = 0x400;
+const MAX_HANDLE_SZ = 128;
+
+/**
+ * An O_PATH fd (close with closeFd) on the inode that `path` leads to, reached again
+ * through its file handle (name_to_handle_at, open_by_handle_at: needs CAP_DAC_READ_SEARCH
+ * and a file system that exports handles, as ext4, xfs, btrfs, tmpfs and overlayfs do).
+ * The kernel gives it a dentry of the inode: for an unlinked name with another hard link,
+ * often that other name. `path` must be a regular file (it is opened to name the mount). Throws a SysError (EOPNOTSUPP, EPERM, ESTALE ...).
+ */
+export function openByHandle(path: string): number {
+  const handle = Buffer.alloc(8 + MAX_HANDLE_SZ); // struct file_handle: u32 handle_bytes, int handle_type, bytes
+  handle.writeUInt32LE(MAX_HANDLE_SZ, 0);
+  check(nameToHandleRaw(AT_FDCWD, path, handle, [0], AT_SYMLINK_FOLLOW), 'name_to_handle_at', { path });
+  // Any fd on the file system will do, but not an O_PATH one (EBADF): `path` is a regular file.
+  const mountFd = check(openRaw(path, O.RDONLY | O.NONBLOCK | O.NOATIME | O.CLOEXEC), 'open', { path });
+  try {
+    return check(openByHandleRaw(mountFd, handle, O.PATH | O.CLOEXEC), 'open_by_handle_at', { path });
+  } finally {
+    closeRaw(mountFd);
+  }
+}

@@ -10,6 +10,15 @@
  *   21  an AF_INET socket
  *   22/23  a Unix stream socketpair (after the fork: the child has no part in it); "fd"
  *       and fd 17 sent from 22 with SCM_RIGHTS wait at 23
+ *   24  epoll instance with two registrations under fd 25: eventfd A (also at 27) added
+ *       as 25, then eventfd B (also at 28) put at 25 and added too; 25 is B now
+ *   26  the same with the other order under fd 29 (B added first, then A; 29 is A now),
+ *       so that whichever of A and B comes first in the epoll's tree, one of the two
+ *       instances has it as the file open at that number
+ *   30  DIR/one/linked, deleted while open; its other hard link is DIR/two/linked
+ *       (supported: reopened through DIR/two/linked, found through its file handle)
+ *   31  DIR/three/hidden, deleted while open; its other hard link is DIR/four/hidden,
+ *       which the test hides under a mount on DIR/four
  *
  * Everything else above 2 is closed first. Writes "PID CHILD" to DIR/ready, then pauses.
  */
@@ -25,6 +34,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -87,7 +97,40 @@ int main(int argc, char **argv) {
   memcpy(CMSG_DATA(c), &passed, sizeof(int));
   if (sendmsg(22, &msg, 0) != 2) return 1;
 
-  char path[4096];
+  place(eventfd(0, 0), 27);
+  place(eventfd(0, 0), 28);
+  place(epoll_create1(0), 24);
+  place(epoll_create1(0), 26);
+  struct epoll_event ev = {.events = EPOLLIN};
+  dup2(27, 25);
+  ev.data.u64 = 0xa;
+  if (epoll_ctl(24, EPOLL_CTL_ADD, 25, &ev) != 0) return 1;
+  dup2(28, 25);
+  ev.data.u64 = 0xb;
+  if (epoll_ctl(24, EPOLL_CTL_ADD, 25, &ev) != 0) return 1;
+  dup2(28, 29);
+  ev.data.u64 = 0xb;
+  if (epoll_ctl(26, EPOLL_CTL_ADD, 29, &ev) != 0) return 1;
+  dup2(27, 29);
+  ev.data.u64 = 0xa;
+  if (epoll_ctl(26, EPOLL_CTL_ADD, 29, &ev) != 0) return 1;
+
+  char path[4096], other[4096];
+  snprintf(path, sizeof path, "%s/one", argv[1]);
+  snprintf(other, sizeof other, "%s/two", argv[1]);
+  if (mkdir(path, 0755) != 0 || mkdir(other, 0755) != 0) return 1;
+  snprintf(path, sizeof path, "%s/one/linked", argv[1]);
+  snprintf(other, sizeof other, "%s/two/linked", argv[1]);
+  place(open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), 30);
+  if (write(30, "shared", 6) != 6 || link(path, other) != 0 || unlink(path) != 0) return 1;
+  snprintf(path, sizeof path, "%s/three", argv[1]);
+  snprintf(other, sizeof other, "%s/four", argv[1]);
+  if (mkdir(path, 0755) != 0 || mkdir(other, 0755) != 0) return 1;
+  snprintf(path, sizeof path, "%s/three/hidden", argv[1]);
+  snprintf(other, sizeof other, "%s/four/hidden", argv[1]);
+  place(open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), 31);
+  if (link(path, other) != 0 || unlink(path) != 0) return 1;
+
   snprintf(path, sizeof path, "%s/ready.tmp", argv[1]);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dprintf(fd, "%d %d\n", (int)getpid(), (int)child);

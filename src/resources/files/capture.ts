@@ -6,13 +6,13 @@
  * copied with tee(2), which leaves them in the pipe; what is queued to a Unix socket is
  * copied with recvmsg(MSG_PEEK). No syscall is injected.
  */
-import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
+import { openSync, closeSync, readSync, fstatSync, type BigIntStats } from 'node:fs';
 import { StasisError } from '../../errors.js';
 import { identifyFile } from '../file-identity.js';
-import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges, closeFd } from '../../sys/fd.js';
+import { O, F, fcntl, pipe2, tee, bytesPending, dataRanges, closeFd, readXattrs } from '../../sys/fd.js';
 import { inspect, inodeKey, mapsDev, withTheirFd, type Description } from './inspect.js';
 import { peekQueued } from '../../sys/sockdiag.js';
-import type { FilesState, OpenFile, StoredContents } from './state.js';
+import type { FileAttributes, FilesState, OpenFile, StoredContents } from './state.js';
 
 function openProcFd(pid: number, fd: number, flags: number): number {
   return openSync(`/proc/${pid}/fd/${fd}`, flags);
@@ -31,7 +31,8 @@ function readAll(fd: number, length: number, position: number | null): Buffer {
 
 /** The data ranges of a memfd or deleted file (holes are not stored). */
 export function readContents(pid: number, fd: number): StoredContents {
-  const ours = openProcFd(pid, fd, O.RDONLY);
+  // O_NOATIME: reading it for the image must not change its access time (relatime would).
+  const ours = openProcFd(pid, fd, O.RDONLY | O.NOATIME);
   try {
     const size = fstatSync(ours).size;
     const ranges = dataRanges(ours, BigInt(size)).map(([start, end]) => ({
@@ -75,6 +76,34 @@ function readableFd(descriptions: Description[], key: string): number | null {
   return reader ? reader.fds[0] : null;
 }
 
+/**
+ * The xattrs a re-made file gets back: the user's and root's (user.*, trusted.*), its ACLs
+ * (system.posix_acl_*) and file capabilities. Security labels (security.selinux ...) are
+ * the security module's to give a new file, not ours.
+ */
+function keptXattr(name: string): boolean {
+  return name.startsWith('user.') || name.startsWith('trusted.') || name.startsWith('system.posix_acl_') || name === 'security.capability';
+}
+
+/** Owner, mode, times and xattrs of the file behind fd `fd` (st: its fstat before anything read it). */
+function readAttributes(pid: number, fd: number, st: BigIntStats): FileAttributes {
+  const ours = openProcFd(pid, fd, O.RDONLY | O.NOATIME | O.NONBLOCK);
+  let xattrs: Map<string, Buffer>;
+  try {
+    xattrs = readXattrs(ours, keptXattr);
+  } finally {
+    closeSync(ours);
+  }
+  return {
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    atimeNs: st.atimeNs.toString(),
+    mtimeNs: st.mtimeNs.toString(),
+    xattrs: [...xattrs].map(([name, value]) => ({ name, value })),
+  };
+}
+
 function failure(pid: number, d: Description, message: string, cause?: unknown): StasisError {
   const path = d.first.link.startsWith('/') ? d.first.link : undefined;
   return new StasisError('UNSUPPORTED', `fd ${d.fds[0]}: ${d.first.link}: ${message}`, { pid, fd: d.fds[0], path, cause });
@@ -112,6 +141,7 @@ export function captureFiles(pid: number): FilesState {
             break;
           case 'device':
             file = { ...common, kind: 'device', path: cls.path, major: cls.major, minor: cls.minor };
+            if (cls.deleted) file.deleted = readAttributes(pid, p.fd, p.st);
             break;
           case 'pipe': {
             let index = objects.get(key);
@@ -213,6 +243,7 @@ export function captureFiles(pid: number): FilesState {
                 path: cls.path,
                 mode: Number(p.st.mode & 0o7777n),
                 otherLinks: cls.otherLinks,
+                attributes: readAttributes(pid, p.fd, p.st),
                 dev: mapsDev(p.st),
                 ino: String(p.st.ino),
                 contents: readContents(pid, p.fd),

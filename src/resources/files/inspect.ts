@@ -4,10 +4,11 @@
  * process, and what cannot be checkpointed and why. Shared by `stasis check` (process
  * running) and capture (process frozen), so both say the same thing.
  */
-import { closeSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, readdirSync, readlinkSync, readFileSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { StasisError } from '../../errors.js';
 import { listFds, readFdLink, readFdInfo, statFd, devMajor, devMinor, type FdInfo } from '../../proc/fds.js';
-import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd } from '../../sys/fd.js';
+import { O, POLL, pollNow, bytesPending, sameOpenFile, sameFdTable, isEpollTarget, pidfdOpen, pidfdGetfd, closeFd, openByHandle } from '../../sys/fd.js';
 import { unixSocketInfo, peekQueued, SOCK_TYPE, type UnixSocketInfo } from '../../sys/sockdiag.js';
 
 /** Memfd and deleted-file contents go into the image note; above this they are refused. */
@@ -50,11 +51,12 @@ const MEM_DEVICES = new Map<number, string>([
 ]);
 
 export type FdClass =
-  | { kind: 'regular'; path: string; identity: boolean }
+  /** otherLinkOf: deleted at that path, reopened through `path`, another hard link of it. */
+  | { kind: 'regular'; path: string; identity: boolean; otherLinkOf?: string }
   | { kind: 'directory'; path: string }
   | { kind: 'ghost'; path: string; otherLinks: boolean }
   | { kind: 'memfd'; name: string }
-  | { kind: 'device'; path: string; major: number; minor: number }
+  | { kind: 'device'; path: string; major: number; minor: number; deleted: boolean }
   | { kind: 'pipe' }
   | { kind: 'fifo'; path: string }
   | { kind: 'eventfd' }
@@ -201,7 +203,13 @@ export function classify(pid: number, fd: number, link: string, st: BigIntStats)
   if (type === S_IFCHR) {
     const major = devMajor(st.rdev);
     const minor = devMinor(st.rdev);
-    if (major === 1 && MEM_DEVICES.has(minor)) return { kind: 'device', path: MEM_DEVICES.get(minor)!, major, minor };
+    if (major === 1 && MEM_DEVICES.has(minor)) {
+      // Its own node, not the canonical one: a node made elsewhere may have another mode or owner.
+      if (link.endsWith(' (deleted)')) return { kind: 'device', path: link.slice(0, -' (deleted)'.length), major, minor, deleted: true };
+      const moved = otherFileAt(link, st);
+      if (moved) return { kind: 'unsupported', reason: moved };
+      return { kind: 'device', path: link, major, minor, deleted: false };
+    }
     if (isTerminal(major, minor)) return { kind: 'terminal' };
     return { kind: 'unsupported', reason: `character device ${major}:${minor} cannot be checkpointed` };
   }
@@ -217,19 +225,78 @@ export function classify(pid: number, fd: number, link: string, st: BigIntStats)
   if (fs === MQUEUE_MAGIC) return { kind: 'unsupported', reason: 'POSIX message queues cannot be checkpointed yet' };
   if (fs === HUGETLBFS_MAGIC) return { kind: 'unsupported', reason: 'files on hugetlbfs (MFD_HUGETLB memfds) cannot be checkpointed yet' };
   if (deleted && st.nlink === 0n && path.startsWith('/memfd:')) return { kind: 'memfd', name: path.slice('/memfd:'.length) };
-  if (deleted) return { kind: 'ghost', path, otherLinks: st.nlink > 0n };
+  if (deleted && st.nlink > 0n) {
+    // Unlinked under this name but linked under another: a copy would part from that name's
+    // data, so the same inode is reopened through the name that is left, or it is refused.
+    const other = otherLink(pid, fd, path, st);
+    if (!other) {
+      return { kind: 'unsupported', reason: `it was deleted while open but still has ${st.nlink} other hard link(s), none of them found (through its file handle, or in ${dirname(path)}); a copy would no longer share its data with them` };
+    }
+    return { kind: 'regular', path: other, identity: true, otherLinkOf: path };
+  }
+  if (deleted) return { kind: 'ghost', path, otherLinks: false };
   // The fd's file must still be the one at its path, or reopening it would open another file.
+  const moved = otherFileAt(path, st);
+  if (moved) return { kind: 'unsupported', reason: moved };
+  const pseudo = fs === PROC_SUPER_MAGIC || fs === SYSFS_MAGIC || fs === CGROUP2_SUPER_MAGIC;
+  return { kind: 'regular', path, identity: !pseudo };
+}
+
+/** Why `path` no longer leads to the fd's file (st), or null when it does. */
+function otherFileAt(path: string, st: BigIntStats): string | null {
   let atPath: BigIntStats;
   try {
     atPath = statSync(path, { bigint: true });
   } catch {
-    return { kind: 'unsupported', reason: `its path ${path} cannot be reached from here (another mount namespace or chroot?)` };
+    return `its path ${path} cannot be reached from here (another mount namespace or chroot?)`;
   }
-  if (atPath.dev !== st.dev || atPath.ino !== st.ino) {
-    return { kind: 'unsupported', reason: `${path} is now another file; the open one is reachable only through the fd` };
+  if (atPath.dev !== st.dev || atPath.ino !== st.ino) return `${path} is now another file; the open one is reachable only through the fd`;
+  return null;
+}
+
+/** Directories larger than this are not searched for a deleted file's other link. */
+const MAX_LINK_SEARCH = 100_000;
+
+/** Whether `path` is a name of the file `st` (same device and inode). */
+function isNameOf(path: string, st: BigIntStats): boolean {
+  try {
+    const found = lstatSync(path, { bigint: true });
+    return found.dev === st.dev && found.ino === st.ino;
+  } catch {
+    return false;
   }
-  const pseudo = fs === PROC_SUPER_MAGIC || fs === SYSFS_MAGIC || fs === CGROUP2_SUPER_MAGIC;
-  return { kind: 'regular', path, identity: !pseudo };
+}
+
+/**
+ * Another name of the file `st` that fd `fd` of `pid` has open, deleted at `path`: the
+ * name the kernel gives it when it is reached through its file handle (any directory), or
+ * an entry with its device and inode in the directory it was deleted from.
+ */
+function otherLink(pid: number, fd: number, path: string, st: BigIntStats): string | null {
+  try {
+    const byHandle = openByHandle(`/proc/${pid}/fd/${fd}`);
+    try {
+      const name = readlinkSync(`/proc/self/fd/${byHandle}`);
+      if (name.startsWith('/') && !name.endsWith(' (deleted)') && isNameOf(name, st)) return name;
+    } finally {
+      closeFd(byHandle);
+    }
+  } catch {
+    // no handles on this file system, or no CAP_DAC_READ_SEARCH: search the directory
+  }
+  const dir = dirname(path);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return null;
+  }
+  if (names.length > MAX_LINK_SEARCH) return null;
+  for (const name of names) {
+    const candidate = join(dir, name);
+    if (isNameOf(candidate, st)) return candidate;
+  }
+  return null;
 }
 
 export function probe(pid: number, fd: number): ProbedFd | null {
@@ -237,6 +304,9 @@ export function probe(pid: number, fd: number): ProbedFd | null {
     const link = readFdLink(pid, fd);
     const st = statFd(pid, fd);
     const info = readFdInfo(pid, fd);
+    // In a running process the number may have been closed and reused meanwhile (a thread's
+    // eventfd now an epoll): what was read then describes two files, and the fd is short-lived.
+    if (readFdLink(pid, fd) !== link || statFd(pid, fd).ino !== st.ino) return null;
     let cls = classify(pid, fd, link, st);
     // An O_PATH fd names a file without opening it: whatever the file is, it is reopened by path.
     if (info.flags & O.PATH && link.startsWith('/') && !link.endsWith(' (deleted)') && cls.kind !== 'directory' && cls.kind !== 'regular') {
@@ -422,13 +492,18 @@ function decide(pid: number, d: Description, all: Description[]): void {
   if (cls.kind === 'epoll') {
     // epoll watches files, registered under an fd number; the restore registers each under
     // that number again, so that file must still be open there.
+    // One number can hold several registrations (a file added, its fd closed, another
+    // file put at that number and added too): at most one of them is the file there now,
+    // and re-adding both under one number fails (EEXIST). Every registration is compared,
+    // the n-th one under a number with kcmp's toff = n (both walk the epoll's tree in order).
+    const under = new Map<number, number>();
+    for (const target of d.first.info.epollTargets) under.set(target.fd, (under.get(target.fd) ?? 0) + 1);
+    for (const [fd, count] of under) {
+      if (count > 1) return unsupported(`it watches ${count} files registered under fd ${fd}; only one of them can be the file open there now, the others are no longer open under the number they were added with`);
+    }
     for (const target of d.first.info.epollTargets) {
-      let there = false;
-      try {
-        there = isEpollTarget(pid, target.fd, d.fds[0], target.fd);
-      } catch {
-        // EBADF: nothing is open at that number any more
-      }
+      const there = watchedThere(pid, d.fds[0], target.fd);
+      if (there === 'gone') continue;
       if (!there) return unsupported(`it watches a file that is no longer open at fd ${target.fd}, the number it was added under`);
     }
   }
@@ -437,7 +512,39 @@ function decide(pid: number, d: Description, all: Description[]): void {
     if (stored > MAX_STORED_FILE_BYTES) {
       return unsupported(`its ${stored} bytes of contents exceed the ${MAX_STORED_FILE_BYTES >> 20} MiB that an image stores for a ${cls.kind === 'memfd' ? 'memfd' : 'deleted file'}`);
     }
-    if (cls.kind === 'ghost' && cls.otherLinks) d.reason = 'deleted while open but it has other hard links; restored as an unlinked copy';
+  }
+  if (cls.kind === 'regular' && cls.otherLinkOf) d.reason = `deleted while open at ${cls.otherLinkOf}; reopened through its other hard link ${cls.path}`;
+  if (cls.kind === 'device' && cls.deleted) d.reason = 'a device node deleted while open; made again (mknod) with its owner, mode and times, and unlinked';
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Whether the file epoll fd `epfd` of `pid` watches under fd number `tfd` is the file open
+ * there; 'gone' when that registration (or the epoll) is no longer there. In a running
+ * process (`check`), a file closed a moment ago stays in the epoll while anyone (this
+ * process reading its fdinfo, say) still holds a reference to it, and its number may hold
+ * a new file already: a mismatch is believed only when it lasts.
+ */
+function watchedThere(pid: number, epfd: number, tfd: number): boolean | 'gone' {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (isEpollTarget(pid, tfd, epfd, tfd)) return true;
+    } catch {
+      // EBADF: nothing is open at that number any more (or the epoll is gone)
+    }
+    if (!stillRegistered(pid, epfd, tfd)) return 'gone';
+    if (attempt === 3) return false;
+    Atomics.wait(pause, 0, 0, 2); // 2 ms for a closing thread to finish
+  }
+}
+
+/** Whether epoll fd `epfd` of `pid` is still there and still lists a registration under fd `tfd`. */
+function stillRegistered(pid: number, epfd: number, tfd: number): boolean {
+  try {
+    return readFdInfo(pid, epfd).epollTargets.some((t) => t.fd === tfd);
+  } catch {
+    return false;
   }
 }
 
@@ -538,12 +645,18 @@ export function holdersElsewhere(pid: number, descriptions: Description[]): Map<
   return found;
 }
 
-/** kcmp(KCMP_FILE) across two processes; when it cannot tell (EPERM), assume the same file, to be safe. */
+/**
+ * kcmp(KCMP_FILE) across two processes; when it cannot tell (EPERM, ENOSYS), assume the
+ * same file, to be safe. An fd or process that went away meanwhile (EBADF, ESRCH: the
+ * process runs during the scan, and event loops open and close eventfds and epolls all
+ * the time) shares nothing: it is not a sharer, and a closed fd of ours is not dumped.
+ */
 function sameFile(pid: number, fd: number, other: number, otherFd: number): boolean {
   try {
     return sameOpenFile(pid, fd, other, otherFd);
-  } catch {
-    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return !(code === 'EBADF' || code === 'ESRCH');
   }
 }
 

@@ -19,13 +19,19 @@ import { dirname } from 'node:path';
 import { StasisError } from '../../errors.js';
 import { errnoName } from '../../sys/errno.js';
 import { SYSCALL, type RemoteTask } from '../../ptrace/remote.js';
-import { listFds } from '../../proc/fds.js';
+import { statSync } from 'node:fs';
+import { listFds, devMajor, devMinor } from '../../proc/fds.js';
 import { O, F, SEAL, SEEK } from '../../sys/fd.js';
 import { describeChange } from '../file-identity.js';
-import type { FilesState, OpenFile, StoredContents } from './state.js';
+import type { DeviceFile, FileAttributes, FilesState, OpenFile, StoredContents } from './state.js';
 
 const NR_pwrite64 = 18;
 const NR_fchmod = 91;
+const NR_fchown = 93;
+const NR_fsetxattr = 190;
+const NR_mknodat = 259;
+const NR_utimensat = 280;
+const S_IFCHR = 0o020000;
 const NR_eventfd2 = 290;
 const NR_timerfd_create = 283;
 const NR_timerfd_settime = 286;
@@ -84,6 +90,19 @@ function hasPosition(file: OpenFile): boolean {
 export function verifyOpenFiles(state: FilesState, ignore: boolean): string[] {
   const warnings: string[] = [];
   for (const file of state.files) {
+    if (file.kind === 'device' && !file.deleted) {
+      // Reopened by its path: that must still be the same device (a node made elsewhere, say).
+      const fds = state.fds.filter((e) => e.file === file.id).map((e) => e.fd);
+      let st: { rdev: number; mode: number } | null = null;
+      try {
+        st = statSync(file.path);
+      } catch {
+        // gone
+      }
+      const same = st !== null && (st.mode & 0o170000) === S_IFCHR && devMajor(BigInt(st.rdev)) === file.major && devMinor(BigInt(st.rdev)) === file.minor;
+      if (!same) throw new StasisError('BAD_IMAGE', `fd ${fds.join(', fd ')}: ${file.path}: it is no longer the device ${file.major}:${file.minor} the process had open`, { fd: fds[0], path: file.path });
+      continue;
+    }
     if (file.kind !== 'regular' || !file.identity) continue;
     const change = describeChange(file.identity);
     if (!change) continue;
@@ -221,12 +240,65 @@ class FdTableBuilder {
     }
   }
 
+  /**
+   * A re-made file gets its xattrs, owner, mode and times, in that order: fchown clears
+   * setuid/setgid (so fchmod comes after), and every change but utimensat's own moves the
+   * mtime. Its ctime is now: no call sets it.
+   */
+  private applyAttributes(fd: number, attributes: FileAttributes): void {
+    for (const { name, value } of attributes.xattrs) {
+      this.remote.resetScratch();
+      const nameAt = this.remote.putString(name);
+      const valueAt = this.remote.put(value.length > 0 ? value : Buffer.alloc(1));
+      this.sys(NR_fsetxattr, [fd, nameAt, valueAt, value.length, 0], `fsetxattr(${name})`);
+    }
+    this.sys(NR_fchown, [fd, attributes.uid, attributes.gid], `fchown to ${attributes.uid}:${attributes.gid}`);
+    this.sys(NR_fchmod, [fd, attributes.mode], `fchmod to 0${attributes.mode.toString(8)}`);
+    const times = Buffer.alloc(32); // struct timespec[2]: atime, mtime
+    const second = 1_000_000_000n;
+    const atime = BigInt(attributes.atimeNs);
+    const mtime = BigInt(attributes.mtimeNs);
+    times.writeBigInt64LE(atime / second, 0);
+    times.writeBigInt64LE(atime % second, 8);
+    times.writeBigInt64LE(mtime / second, 16);
+    times.writeBigInt64LE(mtime % second, 24);
+    this.sys(NR_utimensat, [fd, 0, this.put(times), 0], 'utimensat (futimens)');
+  }
+
+  /** The path where a deleted file is made again: its own when free, else a temporary name beside it. */
+  private remakePaths(path: string, id: number, tag: string): string[] {
+    return [path, ...[0, 1, 2, 3].map((n) => `${dirname(path)}/.stasis-${tag}.${this.pid}.${id}.${n}`)];
+  }
+
+  /** A device node deleted while open: mknod again, opened, given its attributes, unlinked. */
+  private buildDeletedDevice(file: DeviceFile, attributes: FileAttributes): void {
+    // new_encode_dev (include/linux/kdev_t.h), as mknod(2) takes it
+    const dev = (file.minor & 0xff) | (file.major << 8) | ((file.minor & ~0xff) << 12);
+    let createdAt = '';
+    for (const path of this.remakePaths(file.path, file.id, 'node')) {
+      const { value } = this.remote.syscallRaw(NR_mknodat, [AT_FDCWD, this.putString(path), S_IFCHR | (attributes.mode & 0o777), dev]);
+      if (value === -BigInt(EEXIST)) continue;
+      if (value < 0n) throw this.fail(`could not make the deleted device node ${file.major}:${file.minor} again at ${path}: ${errnoName(Number(-value))}`, undefined, errnoName(Number(-value)));
+      createdAt = path;
+      break;
+    }
+    if (!createdAt) throw this.fail(`could not make the deleted device node again: ${this.remakePaths(file.path, file.id, 'node').join(', ')} all exist`);
+    try {
+      const flags = openFlags(file);
+      const fd = this.open(createdAt, flags);
+      this.temps.set(file.id, { fd, flags });
+      this.applyAttributes(fd, attributes);
+    } finally {
+      this.sys(SYSCALL.unlinkat, [AT_FDCWD, this.putString(createdAt), 0], `unlink of ${createdAt}`);
+    }
+  }
+
   private buildGhosts(): void {
     for (const ghost of this.state.ghosts) {
       this.current = this.state.files.find((f) => f.kind === 'ghost' && f.ghost === ghost.id) ?? null;
       // Re-created at its own path when that is free (it reads back as 'PATH (deleted)' as
       // before), else under a temporary name in the same directory; unlinked at once.
-      const candidates = [ghost.path, ...[0, 1, 2, 3].map((n) => `${dirname(ghost.path)}/.stasis-ghost.${this.pid}.${ghost.id}.${n}`)];
+      const candidates = this.remakePaths(ghost.path, ghost.id, 'ghost');
       let fd = -1;
       let createdAt = '';
       for (const path of candidates) {
@@ -242,6 +314,7 @@ class FdTableBuilder {
         fd = this.high(fd);
         this.sys(NR_fchmod, [fd, ghost.mode], 'fchmod');
         this.writeContents(fd, ghost.contents);
+        if (ghost.attributes) this.applyAttributes(fd, ghost.attributes);
       } finally {
         this.sys(SYSCALL.unlinkat, [AT_FDCWD, this.putString(createdAt), 0], `unlink of ${createdAt}`);
       }
@@ -419,7 +492,9 @@ class FdTableBuilder {
     this.buildEpolls();
     for (const file of state.files) {
       this.current = file;
-      if (file.kind === 'regular' || file.kind === 'directory' || file.kind === 'device') {
+      if (file.kind === 'device' && file.deleted) {
+        this.buildDeletedDevice(file, file.deleted);
+      } else if (file.kind === 'regular' || file.kind === 'directory' || file.kind === 'device') {
         const flags = openFlags(file);
         this.temps.set(file.id, { fd: this.open(file.path, flags), flags });
       }

@@ -48,12 +48,34 @@ export interface DirectoryFile extends OpenFileCommon {
   path: string;
 }
 
-/** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: reopened by the canonical path. */
+/**
+ * A node of /dev/null, /dev/zero, /dev/full, /dev/random or /dev/urandom: reopened by its
+ * own path (so a node with another mode or owner than /dev/null's stays that node), or,
+ * deleted while open (`deleted`), made again with mknod at that path or beside it with
+ * its owner, mode and times, opened and unlinked.
+ */
 export interface DeviceFile extends OpenFileCommon {
   kind: 'device';
   path: string;
   major: number;
   minor: number;
+  deleted?: FileAttributes;
+}
+
+/**
+ * What fstat and the xattrs say of a file that a restore makes again (a deleted file or
+ * device node). The change time cannot be set (the kernel stamps it on every change).
+ */
+export interface FileAttributes {
+  /** Permission bits with setuid/setgid/sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Nanoseconds since the epoch, as decimal strings. */
+  atimeNs: string;
+  mtimeNs: string;
+  /** Extended attributes (user.*, trusted.*, system.posix_acl_*, security.capability), name -> value. */
+  xattrs: Array<{ name: string; value: Buffer }>;
 }
 
 export interface MemfdFile extends OpenFileCommon {
@@ -201,8 +223,10 @@ export interface GhostObject {
   path: string;
   /** Permission bits. */
   mode: number;
-  /** It still had other hard links (it is restored as an unlinked copy all the same). */
+  /** Always false: a deleted file with other hard links is reopened through one of them (a regular file). */
   otherLinks: boolean;
+  /** Owner, times and xattrs (absent in older images). */
+  attributes?: FileAttributes;
   dev: string;
   ino: string;
   contents: StoredContents;
