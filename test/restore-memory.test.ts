@@ -14,8 +14,8 @@
  *
  * test/targets/restore-vmflags.c: MAP_NORESERVE, MADV_MERGEABLE, MAP_DROPPABLE, a guard
  * page, an mseal()ed area, a PROT_READ MAP_SHARED mapping of a file open for writing, a
- * shared mapping of a deleted file; and the VmFlags of every mapping, read by this test
- * from smaps before the dump and printed by the restored process, letter by letter.
+ * shared mapping of a deleted file, mlockall(MCL_FUTURE | MCL_ONFAULT); and the VmFlags of
+ * every mapping, read by this test from smaps before the dump and printed by the restored process, letter by letter.
  *
  * test/targets/refuse-mappings.c: an AIO ring and a shared mapping of a deleted file no
  * fd holds are listed by `stasis check` and refused by `stasis dump`, naming the mapping.
@@ -134,7 +134,7 @@ async function restoreVmflagsChecks(t: TestContext, dumpArgs: string[]): Promise
     assert.equal(run.dumped.code, 0, run.dumped.stderr);
     assertSameVmFlags(vmFlagsByRange(smapsBefore), vmFlagsByRange(run.after));
   });
-  await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'unguarded', 'sealed', 'maywrite', 'deleted', 'readonly']);
+  await verdictSubtests(t, run, ['noreserve', 'mergeable', 'droppable', 'guard', 'unguarded', 'sealed', 'maywrite', 'deleted', 'readonly', 'futurelock']);
 }
 
 test('restore-vmflags: every VmFlags letter of every mapping comes back, and what they mean', (t) => restoreVmflagsChecks(t, []));

@@ -31,7 +31,7 @@ export const SYSCALL = {
   rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, set_robust_list: 273, get_robust_list: 274,
   memfd_create: 319, openat: 257, mkdirat: 258, unlinkat: 263, rseq: 334, clone3: 435,
   sched_setscheduler: 144, sched_getscheduler: 145, sched_getparam: 143, sched_setparam: 142, prlimit64: 302,
-  mlock2: 325, mseal: 462,
+  mlock2: 325, mlockall: 151, mseal: 462,
   setgroups: 116, setresuid: 117, setresgid: 119, setfsuid: 122, setfsgid: 123, capset: 126, membarrier: 324, unshare: 272,
 } as const;
 

@@ -4,12 +4,17 @@
  * an injected brk(0)), its auxiliary vector and its executable. Restored in one
  * prctl(PR_SET_MM, PR_SET_MM_MAP) once the mappings exist (the kernel validates the
  * addresses against them).
+ *
+ * Also mlockall(MCL_FUTURE [| MCL_ONFAULT]): it lives in mm->def_flags, which the kernel
+ * shows nowhere but in the VmFlags of each new mapping ('lo', and 'lf' for on-fault). The
+ * dump's own scratch mapping, just made in the frozen process, is such a new mapping.
  */
 import { readFileSync } from 'node:fs';
 import type { CheckpointResource, DumpContext, RestoreContext } from './resource.js';
 import { SYSCALL } from '../ptrace/remote.js';
 import { STASIS_NOTE } from '../image/stasis-notes.js';
 import { readAuxv, readExe } from '../proc/status.js';
+import { readSmaps } from '../proc/maps.js';
 import { identifyFile, type FileIdentity } from './file-identity.js';
 
 export interface MmState {
@@ -26,6 +31,8 @@ export interface MmState {
   envEnd: bigint;
   auxv: Buffer;
   exe: FileIdentity | null;
+  /** mlockall(MCL_FUTURE) ('locked') or with MCL_ONFAULT ('onfault'); absent when neither. */
+  futureLocks?: 'locked' | 'onfault';
 }
 
 const PR_SET_MM = 35;
@@ -46,11 +53,21 @@ export function captureMm(ctx: DumpContext): MmState {
   const exePath = readExe(ctx.pid);
   let exe: FileIdentity | null = null;
   if (exePath && !exePath.endsWith(' (deleted)')) exe = identifyFile(exePath);
-  return { startCode, endCode, startData, endData, startBrk, brk, startStack, argStart, argEnd, envStart, envEnd, auxv: readAuxv(ctx.pid), exe };
+  const futureLocks = futureLocksOf(ctx.pid, Number(ctx.remote.scratch));
+  return { startCode, endCode, startData, endData, startBrk, brk, startStack, argStart, argEnd, envStart, envEnd, auxv: readAuxv(ctx.pid), exe, ...(futureLocks ? { futureLocks } : {}) };
+}
+
+/** What mm->def_flags gives a new mapping: the VmFlags of the one at `newMapping`. */
+function futureLocksOf(pid: number, newMapping: number): MmState['futureLocks'] {
+  const flags = readSmaps(pid).find((m) => m.start === newMapping)?.vmFlags;
+  if (!flags?.has('lo')) return undefined;
+  return flags.has('lf') ? 'onfault' : 'locked';
 }
 
 const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;
+const MCL_FUTURE = 2;
+const MCL_ONFAULT = 4;
 
 export function restoreMm(ctx: RestoreContext, state: MmState): string[] {
   const warnings: string[] = [];
@@ -78,6 +95,12 @@ export function restoreMm(ctx: RestoreContext, state: MmState): string[] {
   if (exeFd >= 0) remote.syscall(SYSCALL.close, [exeFd], 'close of the executable');
   if (result < 0n) {
     remote.syscall(SYSCALL.prctl, [PR_SET_MM, PR_SET_MM_MAP, remote.put(map), PRCTL_MM_MAP_SIZE, 0], 'prctl(PR_SET_MM_MAP) (brk, stack, arguments, auxv)');
+  }
+  // Without MCL_CURRENT, mlockall only sets def_flags: the mappings keep their own locks,
+  // restored with them. Mappings the restore still makes (its scratch) get locked too.
+  if (state.futureLocks) {
+    const flags = MCL_FUTURE | (state.futureLocks === 'onfault' ? MCL_ONFAULT : 0);
+    remote.syscall(SYSCALL.mlockall, [flags], `mlockall(MCL_FUTURE${state.futureLocks === 'onfault' ? ' | MCL_ONFAULT' : ''})`);
   }
   return warnings;
 }

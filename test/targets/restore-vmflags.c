@@ -21,6 +21,8 @@
  *   deleted     a MAP_SHARED mapping of a file unlinked since, whose fd is still open: a
  *               store through the mapping reaches the file (read back through the fd)
  *   readonly    a private anonymous r--p area with contents
+ *   futurelock  mlockall(MCL_FUTURE | MCL_ONFAULT) (mm->def_flags): a mapping made after
+ *               the restore is locked on fault ('lo' and 'lf')
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -137,6 +139,7 @@ int main(int argc, char **argv) {
   if (maywrite == MAP_FAILED || deleted == MAP_FAILED) return perror("mmap of a file"), 1;
   memset(deleted, 'D', PAGE);
   unlink(path_deleted);
+  if (mlockall(MCL_FUTURE | MCL_ONFAULT) != 0) return perror("mlockall"), 1;
 
   printf("ready %d\n", getpid());
   fflush(stdout);
@@ -174,5 +177,10 @@ int main(int argc, char **argv) {
   verdict(via_fd[0] == 'D' && via_fd[1] == 'E', "deleted", "through the fd: '%c' (want 'D') and '%c' where 'E' was stored through the mapping", via_fd[0] ? via_fd[0] : '?', via_fd[1] ? via_fd[1] : '?');
 
   verdict(filled(readonly, 2 * PAGE, 'r'), "readonly", "contents differ");
+  /* The middle page of three, so that it merges with no neighbour. */
+  char *fresh = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  munmap(fresh, PAGE);
+  munmap(fresh + 2 * PAGE, PAGE);
+  verdict(has_flag(fresh + PAGE, "lo") && has_flag(fresh + PAGE, "lf"), "futurelock", "a new mapping: 'lo' %d, 'lf' %d", has_flag(fresh + PAGE, "lo"), has_flag(fresh + PAGE, "lf"));
   return verdicts_done();
 }
